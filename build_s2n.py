@@ -1,0 +1,297 @@
+"""Build the `s2n._s2n` cffi extension from the pinned s2n-tls and AWS-LC.
+
+Three steps, each skipped when its result is already there:
+
+1. sources: `vendor/s2n-tls` and `vendor/aws-lc`, extracted from the pinned
+   registry sdist named in `vendor/pin.json` (downloaded with pip, sha256 checked);
+2. native: AWS-LC's libcrypto, then libs2n, static and position-independent,
+   built with CMake + Ninja into a cache folder keyed by the pin and the options,
+   so a rebuild after a Python-only change does not compile C again;
+3. the extension: cffi out-of-line API mode (`ffibuilder`, used by setup.py's
+   `cffi_modules`), linked so that only `PyInit__s2n` is exported.
+
+Environment variables (all optional):
+  S2N_TLS_SOURCE      an s2n-tls source tree to build instead of the pinned one
+  S2N_PY_LIBCRYPTO    "aws-lc" (default) or "system" (link the system OpenSSL 3)
+  S2N_PY_SDIST        a local copy of the pinned sdist (skips the download)
+  S2N_PY_BUILD_CACHE  where native builds are kept (default: build/native)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent
+PIN_FILE = ROOT / "vendor" / "pin.json"
+
+
+class BuildError(RuntimeError):
+    """A build step failed for a reason the user can act on."""
+
+
+def load_pin() -> dict:
+    with open(PIN_FILE) as f:
+        return json.load(f)
+
+
+def log(msg: str) -> None:
+    print(f"[build_s2n] {msg}", file=sys.stderr, flush=True)
+
+
+# --- step 1: sources -------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_sdist(pin: dict, dest: Path) -> Path:
+    """Fetch the pinned sdist with pip (works under build isolation: pip is a
+    build requirement). Returns the archive's path."""
+    spec = f"{pin['package']}=={pin['version']}"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           "--disable-pip-version-check", "-d", str(dest), spec]
+    log(f"downloading {spec} (sdist) with pip")
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-5:])
+        raise BuildError(
+            f"could not download the pinned sources {spec} with pip "
+            f"(exit {proc.returncode}). Check network access to the package index, or set "
+            f"S2N_PY_SDIST to a local copy of the sdist, or S2N_TLS_SOURCE to an s2n-tls tree.\n"
+            f"pip said:\n{tail}")
+    found = sorted(dest.glob(f"{pin['package']}-{pin['version']}.tar.gz"))
+    if not found:
+        raise BuildError(f"pip reported success but no {pin['package']}-{pin['version']}.tar.gz "
+                         f"is in {dest}")
+    return found[0]
+
+
+def verify_and_extract(archive: Path, pin: dict, root: Path = ROOT) -> None:
+    """Check the archive against the pin, then extract only the pinned trees."""
+    if not archive.is_file():
+        raise BuildError(f"pinned sdist not found: {archive}")
+    actual = sha256_of(archive)
+    if actual != pin["sha256"]:
+        raise BuildError(
+            f"sha256 mismatch for {archive.name}: expected {pin['sha256']}, got {actual}. "
+            f"The download is corrupted or not the pinned release; delete it and retry.")
+    prefix = f"{pin['package']}-{pin['version']}/"
+    staging = Path(tempfile.mkdtemp(prefix="s2n-extract-", dir=root / "vendor"))
+    try:
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                wanted = [m for m in tar.getmembers()
+                          if any(m.name.startswith(prefix + src + "/") for src in pin["trees"])]
+                if not wanted:
+                    raise BuildError(f"{archive.name} holds none of {list(pin['trees'])}")
+                kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                for m in wanted:
+                    if m.issym() or m.islnk() or ".." in Path(m.name).parts or m.name.startswith("/"):
+                        continue  # nothing the build needs; refuse anything that could escape
+                    tar.extract(m, staging, **kwargs)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise BuildError(f"cannot read {archive.name}: {e}") from e
+        for src, dst in pin["trees"].items():
+            target = root / dst
+            if target.exists():
+                shutil.rmtree(target)
+            (staging / prefix / src).rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_pinned_trees() -> None:
+    """Extract the pinned trees unless they are already in vendor/."""
+    pin = load_pin()
+    if all((ROOT / dst / "CMakeLists.txt").is_file() for dst in pin["trees"].values()):
+        return
+    local = os.environ.get("S2N_PY_SDIST")
+    if local:
+        verify_and_extract(Path(local), pin)
+        return
+    with tempfile.TemporaryDirectory(prefix="s2n-sdist-") as tmp:
+        verify_and_extract(download_sdist(pin, Path(tmp)), pin)
+
+
+def ensure_sources() -> Path:
+    """Return the s2n-tls source tree: S2N_TLS_SOURCE, or the pinned one."""
+    override = os.environ.get("S2N_TLS_SOURCE")
+    if override:
+        tree = Path(override).resolve()
+        if not (tree / "api" / "s2n.h").is_file():
+            raise BuildError(f"S2N_TLS_SOURCE={override} is not an s2n-tls tree (no api/s2n.h)")
+        return tree
+    ensure_pinned_trees()
+    return ROOT / load_pin()["trees"]["crt/s2n"]
+
+
+# --- step 2: native static libraries -----------------------------------------
+
+
+def libcrypto_choice() -> str:
+    choice = os.environ.get("S2N_PY_LIBCRYPTO", "aws-lc").lower()
+    if choice not in ("aws-lc", "system"):
+        raise BuildError(f"S2N_PY_LIBCRYPTO must be 'aws-lc' or 'system', not {choice!r}")
+    return choice
+
+
+def cache_dir() -> Path:
+    """Native builds live under a key of everything that changes their output."""
+    pin = load_pin()
+    key = "|".join([pin["sha256"], libcrypto_choice(), os.environ.get("S2N_TLS_SOURCE", ""),
+                    sysconfig.get_platform(), "v1"])
+    base = Path(os.environ.get("S2N_PY_BUILD_CACHE", ROOT / "build" / "native"))
+    return base.resolve() / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def tool(name: str) -> str:
+    """cmake/ninja from PyPI (build requirements) or the PATH."""
+    try:
+        mod = __import__(name)
+        path = Path(mod.BIN_DIR) / name
+        if path.exists():
+            return str(path)
+    except (ImportError, AttributeError):
+        pass
+    found = shutil.which(name)
+    if not found:
+        raise BuildError(f"{name} not found: install it (pip install {name})")
+    return found
+
+
+def run(cmd: list, logfile: Path) -> None:
+    with open(logfile, "w") as out:
+        proc = subprocess.run([str(c) for c in cmd], stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-30:])
+        raise BuildError(f"command failed: {' '.join(map(str, cmd))}\n(log: {logfile})\n{tail}")
+
+
+def cmake_project(src: Path, build: Path, prefix: Path, options: list) -> None:
+    build.mkdir(parents=True, exist_ok=True)
+    jobs = str(os.cpu_count() or 2)
+    run([tool("cmake"), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tool('ninja')}",
+         "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
+         "-DBUILD_SHARED_LIBS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON",
+         "-DBUILD_TESTING=OFF", f"-DCMAKE_INSTALL_PREFIX={prefix}",
+         "-DCMAKE_INSTALL_LIBDIR=lib", *options], build / "configure.log")
+    run([tool("cmake"), "--build", build, "--target", "install", "--parallel", jobs],
+        build / "build.log")
+
+
+def build_native() -> Path:
+    """Build (or reuse) the static libraries; return the install prefix."""
+    s2n_src = ensure_sources()
+    out = cache_dir()
+    prefix = out / "install"
+    stamp = out / "done.json"
+    if stamp.is_file():
+        return prefix
+    crypto = libcrypto_choice()
+    s2n_opts = ["-DS2N_STACKTRACE=OFF", "-DUNSAFE_TREAT_WARNINGS_AS_ERRORS=OFF"]
+    if crypto == "aws-lc":
+        ensure_pinned_trees()
+        awslc_src = ROOT / load_pin()["trees"]["crt/aws-lc"]
+        log("building AWS-LC libcrypto (static) ... about a minute on 2 cores")
+        cmake_project(awslc_src, out / "aws-lc", prefix,
+                      ["-DBUILD_LIBSSL=OFF", "-DDISABLE_GO=ON", "-DDISABLE_PERL=ON",
+                       "-DBUILD_TOOL=OFF"])
+        s2n_opts += [f"-DCMAKE_PREFIX_PATH={prefix}",
+                     "-DS2N_ENFORCE_PROPER_LIBCRYPTO_FEATURE_PROBE=ON"]
+    else:
+        s2n_opts += ["-DS2N_USE_CRYPTO_SHARED_LIBS=ON"]
+    log("building s2n-tls (static) ...")
+    cmake_project(s2n_src, out / "s2n-tls", prefix, s2n_opts)
+    stamp.write_text(json.dumps({"libcrypto": crypto, "s2n_tls_source": str(s2n_src)}))
+    return prefix
+
+
+def s2n_version(s2n_src: Path) -> str:
+    """The C library carries no release number; the Rust bindings in the same tree do."""
+    cargo = s2n_src / "bindings" / "rust" / "extended" / "s2n-tls" / "Cargo.toml"
+    try:
+        for line in cargo.read_text().splitlines():
+            if line.startswith("version"):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "unknown"
+
+
+def build_macros(s2n_src: Path) -> list:
+    """Facts recorded into the extension for `s2n.version_info()`."""
+    pin = load_pin()
+    source = ("S2N_TLS_SOURCE" if os.environ.get("S2N_TLS_SOURCE")
+              else f"{pin['package']} {pin['version']} sdist")
+    return [("S2N_PY_S2N_VERSION", '"%s"' % s2n_version(s2n_src)),
+            ("S2N_PY_S2N_SOURCE", '"%s"' % source)]
+
+
+# --- step 3: the cffi extension ----------------------------------------------
+
+CDEF = (ROOT / "s2n" / "_cdef.h").read_text()
+C_SOURCE = (ROOT / "s2n" / "_glue.c").read_text()
+
+
+def _link_settings(extra_macros: list = ()) -> dict:
+    prefix = cache_dir() / "install"
+    libdir = prefix / "lib"
+    crypto = libcrypto_choice()
+    objects = [str(libdir / "libs2n.a")]
+    libraries = []
+    if crypto == "aws-lc":
+        objects.append(str(libdir / "libcrypto.a"))
+    else:
+        libraries.append("crypto")
+    link_args = []
+    if sys.platform.startswith("linux"):
+        libraries += ["pthread", "dl", "rt", "m"]
+        # Hide every symbol of the static libraries, and export nothing but the
+        # module init: Python's own ssl module loads OpenSSL into this process.
+        link_args += ["-Wl,--exclude-libs,ALL",
+                      f"-Wl,--version-script={ROOT / 's2n' / '_exports.map'}"]
+    elif sys.platform == "darwin":
+        link_args += ["-Wl,-exported_symbol,_PyInit__s2n"]
+    return dict(include_dirs=[str(prefix / "include")], extra_objects=objects,
+                libraries=libraries, extra_link_args=link_args,
+                extra_compile_args=["-O2", "-fvisibility=hidden"],
+                define_macros=list(extra_macros))
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("s2n._s2n", C_SOURCE, py_limited_api=True, **_link_settings())
+
+
+def prepare() -> list:
+    """Everything the extension's compile step needs (called by setup.py's
+    build_ext); returns the macros to add to the extension."""
+    s2n_src = ensure_sources()
+    build_native()
+    return build_macros(s2n_src)
+
+
+if __name__ == "__main__":
+    try:
+        macros = prepare()
+    except BuildError as e:
+        sys.exit(f"build_s2n: {e}")
+    ffibuilder.set_source("s2n._s2n", C_SOURCE, py_limited_api=True,
+                          **_link_settings(extra_macros=macros))
+    ffibuilder.compile(tmpdir=str(ROOT), verbose=True)

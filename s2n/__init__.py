@@ -1,0 +1,52 @@
+"""s2n-tls for Python: the real s2n-tls C library (with AWS-LC) through cffi.
+
+    import s2n
+    config = s2n.Config()
+    conn = s2n.Connection(s2n.Mode.CLIENT, config)
+
+Names follow the C API without its `s2n_`/`s2n_config_`/`s2n_connection_`
+prefixes, so the s2n-tls usage guide reads directly onto Python.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from ._enums import AlertBehavior, Blinding, Blocked, ClientAuth, ErrorType, Mode, ProtocolVersion
+from ._errors import (
+    AlertError,
+    BlockedError,
+    ClosedError,
+    InternalError,
+    IOError,  # noqa: A004 - s2n.IOError; not in __all__ so `import *` keeps the builtin
+    ProtocolError,
+    S2NError,
+    UsageError,
+)
+from ._lib import ffi as _ffi
+from ._lib import lib as _lib
+from .config import Config
+from .connection import Connection
+
+__version__ = "0.1.0"
+
+
+def version_info() -> Dict[str, str]:
+    """What this build carries: the s2n-tls version recorded at build time,
+    where its source came from, and the libcrypto linked in."""
+    def s(p) -> str:
+        return _ffi.string(p).decode()
+
+    return {
+        "s2n": __version__,
+        "s2n_tls": s(_lib.py_s2n_tls_version()),
+        "s2n_tls_source": s(_lib.py_s2n_tls_source()),
+        "libcrypto": s(_lib.py_libcrypto_version()),
+    }
+
+
+__all__ = [
+    "AlertBehavior", "AlertError", "Blinding", "Blocked", "BlockedError", "ClientAuth",
+    "ClosedError", "Config", "Connection", "ErrorType", "InternalError", "Mode",
+    "ProtocolError", "ProtocolVersion", "S2NError", "UsageError", "__version__", "version_info",
+]

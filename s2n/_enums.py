@@ -1,0 +1,68 @@
+"""The C enums of api/s2n.h as IntEnums (values equal to the C constants)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Mode(enum.IntEnum):
+    SERVER = 0
+    CLIENT = 1
+
+
+class Blocked(enum.IntEnum):
+    NOT_BLOCKED = 0
+    ON_READ = 1
+    ON_WRITE = 2
+    ON_APPLICATION_INPUT = 3
+    ON_EARLY_DATA = 4
+
+
+class ErrorType(enum.IntEnum):
+    OK = 0
+    IO = 1
+    CLOSED = 2
+    BLOCKED = 3
+    ALERT = 4
+    PROTO = 5
+    INTERNAL = 6
+    USAGE = 7
+
+
+class AlertBehavior(enum.IntEnum):
+    FAIL_ON_WARNINGS = 0
+    IGNORE_WARNINGS = 1
+
+
+class Blinding(enum.IntEnum):
+    BUILT_IN = 0
+    SELF_SERVICE = 1
+
+
+class ClientAuth(enum.IntEnum):
+    NONE = 0
+    REQUIRED = 1
+    OPTIONAL = 2
+
+
+class ProtocolVersion(enum.IntEnum):
+    """`S2N_SSLv2` ... `S2N_TLS13`; `str()` gives the name Python's ssl uses."""
+
+    UNKNOWN = 0
+    SSLv2 = 20
+    SSLv3 = 30
+    TLS1_0 = 31
+    TLS1_1 = 32
+    TLS1_2 = 33
+    TLS1_3 = 34
+
+    def __str__(self) -> str:
+        return _VERSION_NAMES[self]
+
+
+_VERSION_NAMES = {
+    ProtocolVersion.UNKNOWN: "unknown", ProtocolVersion.SSLv2: "SSLv2",
+    ProtocolVersion.SSLv3: "SSLv3", ProtocolVersion.TLS1_0: "TLSv1",
+    ProtocolVersion.TLS1_1: "TLSv1.1", ProtocolVersion.TLS1_2: "TLSv1.2",
+    ProtocolVersion.TLS1_3: "TLSv1.3",
+}

@@ -1,0 +1,138 @@
+"""s2n_errno -> exceptions. One base class, one subclass per s2n_error_type."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Optional
+
+from ._enums import Blocked, ErrorType
+from ._lib import ffi, lib
+
+
+class S2NError(Exception):
+    """An s2n-tls failure: `.type`, `.name` (e.g. "S2N_ERR_CERT_UNTRUSTED"),
+    `.message` (s2n_strerror) and `.debug` (where in s2n-tls it was raised)."""
+
+    type: ErrorType = ErrorType.INTERNAL
+
+    def __init__(self, message: str, *, name: str = "", debug: str = "",
+                 type: Optional[ErrorType] = None) -> None:
+        text = f"{name}: {message}" if name else message
+        if debug:
+            text = f"{text} [{debug}]"
+        super().__init__(text)
+        self.message = message
+        self.name = name
+        self.debug = debug
+        if type is not None:
+            self.type = type
+
+
+class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __all__
+    """S2N_ERR_T_IO: the transport failed; `.errno` is the system errno."""
+
+    type = ErrorType.IO
+
+    def __init__(self, message: str, *, errno: Optional[int] = None, **kw) -> None:
+        if errno:
+            message = f"{message} ({os.strerror(errno)})"
+        super().__init__(message, **kw)
+        self.errno = errno or None
+        self.strerror = os.strerror(errno) if errno else None
+
+
+class ClosedError(S2NError):
+    """S2N_ERR_T_CLOSED: the transport closed (without close_notify, on recv)."""
+
+    type = ErrorType.CLOSED
+
+
+class BlockedError(S2NError):
+    """S2N_ERR_T_BLOCKED: retry once `.blocked` (ON_READ/ON_WRITE/...) allows."""
+
+    type = ErrorType.BLOCKED
+
+    def __init__(self, message: str, *, blocked: Blocked = Blocked.ON_READ, **kw) -> None:
+        super().__init__(message, **kw)
+        self.blocked = blocked
+
+
+class AlertError(S2NError):
+    """S2N_ERR_T_ALERT: the peer sent an alert; `.alert` is its TLS code."""
+
+    type = ErrorType.ALERT
+
+    def __init__(self, message: str, *, alert: Optional[int] = None, **kw) -> None:
+        if alert is not None:
+            message = f"{message} (alert {alert})"
+        super().__init__(message, **kw)
+        self.alert = alert
+
+
+class ProtocolError(S2NError):
+    """S2N_ERR_T_PROTO: the peer broke the protocol, or verification failed."""
+
+    type = ErrorType.PROTO
+
+
+class InternalError(S2NError):
+    """S2N_ERR_T_INTERNAL."""
+
+    type = ErrorType.INTERNAL
+
+
+class UsageError(S2NError):
+    """S2N_ERR_T_USAGE, and misuse this package detects itself."""
+
+    type = ErrorType.USAGE
+
+
+_CLASSES = {
+    ErrorType.IO: IOError, ErrorType.CLOSED: ClosedError, ErrorType.BLOCKED: BlockedError,
+    ErrorType.ALERT: AlertError, ErrorType.PROTO: ProtocolError,
+    ErrorType.INTERNAL: InternalError, ErrorType.USAGE: UsageError,
+}
+
+
+@functools.lru_cache(maxsize=512)
+def describe(code: int) -> tuple:
+    """(type, name, message) of an s2n error code; cached: blocked errors are hot."""
+    etype = ErrorType(lib.s2n_error_get_type(code))
+    name = ffi.string(lib.s2n_strerror_name(code)).decode(errors="replace")
+    message = ffi.string(lib.s2n_strerror(code, b"EN")).decode(errors="replace")
+    return etype, name, message
+
+
+def from_capture(err, conn_ptr=None) -> S2NError:
+    """Build the exception for a failure captured by the C glue (`py_error`)."""
+    etype, name, message = describe(err.s2n_errno)
+    debug = ffi.string(err.debug).decode(errors="replace") if err.debug != ffi.NULL else ""
+    kw = {"name": name, "debug": debug}
+    if etype == ErrorType.BLOCKED:
+        return BlockedError(message, blocked=Blocked(err.blocked), **kw)
+    if etype == ErrorType.IO:
+        return IOError(message, errno=err.sys_errno, **kw)
+    if etype == ErrorType.ALERT:
+        alert = None
+        if conn_ptr is not None:
+            code = lib.s2n_connection_get_alert(conn_ptr)
+            alert = code if code >= 0 else None
+        return AlertError(message, alert=alert, **kw)
+    cls = _CLASSES.get(etype, InternalError)
+    return cls(message, **kw)
+
+
+def last_error() -> S2NError:
+    """For calls the glue does not wrap: capture s2n_errno right after the failure."""
+    return from_capture(lib.py_capture_now())
+
+
+def check(rc: int) -> int:
+    if rc < 0:
+        raise last_error()
+    return rc
+
+
+def usage(message: str, name: str = "S2N_PY_ERR_USAGE") -> UsageError:
+    return UsageError(message, name=name)

@@ -1,0 +1,170 @@
+"""Config: one s2n_config (certificates, trust, security policy, ALPN, ...)."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, List, Optional, Union
+
+from . import _callbacks
+from ._enums import AlertBehavior, ClientAuth
+from ._errors import check, last_error, usage
+from ._lib import ffi, lib
+
+PemLike = Union[bytes, str, "os.PathLike[str]"]
+
+
+def read_pem(value: PemLike, what: str) -> bytes:
+    """PEM from bytes/str, or read from a path (os.PathLike)."""
+    if isinstance(value, os.PathLike):
+        with open(value, "rb") as f:
+            data = f.read()
+    elif isinstance(value, str):
+        data = value.encode("ascii", errors="strict")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    else:
+        raise TypeError(f"{what}: expected PEM bytes/str or a path, not {type(value).__name__}")
+    if b"-----BEGIN" not in data:
+        hint = " (pass file names as pathlib.Path)" if isinstance(value, str) else ""
+        raise ValueError(f"{what}: no PEM data found{hint}")
+    if b"\0" in data:
+        raise ValueError(f"{what}: PEM contains a NUL byte")
+    return data
+
+
+def c_string(value: Union[str, bytes], what: str) -> bytes:
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    if b"\0" in data:
+        raise ValueError(f"{what} contains a NUL byte")
+    return data
+
+
+class Config:
+    """An s2n_config. Certificate and host verification are on; the security
+    policy is s2n-tls's "default". Starts with an empty trust store (like
+    `s2n_config_new_minimal`): call `load_system_certs()` or add CAs.
+
+    A Config is frozen once a Connection uses it: s2n-tls forbids changing a
+    config in use, so every setter then raises `UsageError`."""
+
+    def __init__(self) -> None:
+        ptr = lib.s2n_config_new_minimal()
+        if ptr == ffi.NULL:
+            raise last_error()
+        self._ptr = ptr
+        self._frozen = False
+        self._chains: List = []  # borrowed by the config: freed after it
+        self._verify_host: Optional[_callbacks.VerifyHostCallback] = None
+
+    def __del__(self, _cfree=lib.s2n_config_free, _kfree=lib.s2n_cert_chain_and_key_free) -> None:
+        ptr = getattr(self, "_ptr", None)
+        if ptr is not None:
+            self._ptr = None
+            _cfree(ptr)
+            for chain in self._chains:
+                _kfree(chain)
+
+    def _mutable(self):
+        if self._frozen:
+            raise usage("this Config is used by a Connection and can no longer change",
+                        "S2N_PY_ERR_CONFIG_FROZEN")
+        return self._ptr
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    # certificates and trust
+
+    def add_cert_chain_and_key(self, chain: PemLike, key: PemLike) -> None:
+        """Serve this chain (leaf first) and private key. Call again for more (e.g. RSA and ECDSA)."""
+        ptr = self._mutable()
+        chain_pem = read_pem(chain, "certificate chain")
+        key_pem = read_pem(key, "private key")
+        ck = lib.s2n_cert_chain_and_key_new()
+        if ck == ffi.NULL:
+            raise last_error()
+        try:
+            check(lib.s2n_cert_chain_and_key_load_pem_bytes(
+                ck, ffi.from_buffer("uint8_t[]", chain_pem), len(chain_pem),
+                ffi.from_buffer("uint8_t[]", key_pem), len(key_pem)))
+            check(lib.s2n_config_add_cert_chain_and_key_to_store(ptr, ck))
+        except BaseException:
+            lib.s2n_cert_chain_and_key_free(ck)
+            raise
+        self._chains.append(ck)
+
+    def set_verification_ca_location(self, cafile: Optional["os.PathLike[str] | str"] = None,
+                                     capath: Optional["os.PathLike[str] | str"] = None) -> None:
+        """Trust the CAs in a PEM file and/or an OpenSSL hashed directory."""
+        ptr = self._mutable()
+        if cafile is None and capath is None:
+            raise ValueError("give cafile, capath or both")
+        for p, isdir in ((cafile, False), (capath, True)):
+            if p is not None and not (os.path.isdir(p) if isdir else os.path.isfile(p)):
+                raise FileNotFoundError(2, "CA location not found", os.fspath(p))
+        check(lib.s2n_config_set_verification_ca_location(
+            ptr, os.fsencode(cafile) if cafile is not None else ffi.NULL,
+            os.fsencode(capath) if capath is not None else ffi.NULL))
+        # s2n-tls silently turns on OCSP status requests here; keep behaviour
+        # independent of how the trust store was filled (as the Rust bindings do).
+        check(lib.s2n_config_set_status_request_type(ptr, 0))
+
+    def add_pem_to_trust_store(self, pem: PemLike) -> None:
+        """Trust the CA certificate(s) in `pem` (bytes/str, or a path)."""
+        ptr = self._mutable()
+        check(lib.s2n_config_add_pem_to_trust_store(ptr, read_pem(pem, "CA certificate")))
+
+    def load_system_certs(self) -> None:
+        """Trust the operating system's CA store."""
+        check(lib.s2n_config_load_system_certs(self._mutable()))
+
+    def disable_x509_verification(self) -> None:
+        """INSECURE: accept any certificate from the peer. For tests only."""
+        check(lib.s2n_config_disable_x509_verification(self._mutable()))
+
+    def set_verify_host_callback(self, fn: Callable[[str], bool]) -> None:
+        """`fn(name) -> bool` accepts or rejects each name in the peer's
+        certificate. Servers need one for client certificates (mutual TLS):
+        s2n-tls's default rejects every client certificate."""
+        ptr = self._mutable()
+        cb = _callbacks.VerifyHostCallback(fn)
+        check(lib.s2n_config_set_verify_host_callback(ptr, lib.py_verify_host_trampoline, cb.handle))
+        self._verify_host = cb
+
+    # policy and behaviour
+
+    def set_cipher_preferences(self, policy: str) -> None:
+        """Select an s2n-tls security policy by name, e.g. "default_tls13" or "20240503"."""
+        check(lib.s2n_config_set_cipher_preferences(self._mutable(), c_string(policy, "policy")))
+
+    def set_protocol_preferences(self, protocols: Iterable[Union[str, bytes]]) -> None:
+        """ALPN protocols, most preferred first."""
+        ptr = self._mutable()
+        items = [c_string(p, "protocol") for p in protocols]
+        for p in items:
+            if not 0 < len(p) < 256:
+                raise ValueError(f"ALPN protocol must be 1..255 bytes: {p!r}")
+        keep = [ffi.new("char[]", p) for p in items]
+        check(lib.s2n_config_set_protocol_preferences(ptr, ffi.new("char *[]", keep) if keep else ffi.NULL, len(keep)))
+
+    def set_alert_behavior(self, behavior: AlertBehavior) -> None:
+        check(lib.s2n_config_set_alert_behavior(self._mutable(), AlertBehavior(behavior)))
+
+    def set_recv_multi_record(self, enabled: bool) -> None:
+        check(lib.s2n_config_set_recv_multi_record(self._mutable(), bool(enabled)))
+
+    def set_client_auth_type(self, auth: ClientAuth) -> None:
+        check(lib.s2n_config_set_client_auth_type(self._mutable(), ClientAuth(auth)))
+
+    def set_session_tickets_onoff(self, enabled: bool) -> None:
+        check(lib.s2n_config_set_session_tickets_onoff(self._mutable(), 1 if enabled else 0))
+
+    def set_max_blinding_delay(self, seconds: int) -> None:
+        """Cap s2n-tls's blinding delay after errors (0 disables it: tests only)."""
+        if not 0 <= int(seconds) < 2**32:
+            raise ValueError("seconds must be in 0..2**32-1")
+        check(lib.s2n_config_set_max_blinding_delay(self._mutable(), int(seconds)))
+
+    def set_send_buffer_size(self, size: int) -> None:
+        check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))
