@@ -1,0 +1,91 @@
+"""Shared fixtures: a throwaway PKI made with the openssl command line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import s2n
+
+HERE = Path(__file__).resolve().parent
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _issue(d: Path, name: str, keyopt: list, san: str, ca: str = "ca", eku: str = "serverAuth") -> None:
+    _openssl("req", "-newkey", *keyopt, "-nodes", "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+    (d / f"{name}.ext").write_text(f"subjectAltName={san}\nextendedKeyUsage={eku}\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "30",
+             "-extfile", f"{name}.ext", cwd=d)
+
+
+class PKI:
+    """Paths of a test CA, server/client certificates and an untrusted CA."""
+
+    def __init__(self, d: Path) -> None:
+        self.dir = d
+        ec = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        rsa = ["rsa:2048"]
+        for ca in ("ca", "otherca"):
+            _openssl("req", "-x509", "-newkey", *ec, "-nodes", "-keyout", f"{ca}.key",
+                     "-out", f"{ca}.pem", "-days", "30", "-subj", f"/CN=Test {ca}", cwd=d)
+        _issue(d, "server", ec, "DNS:localhost,IP:127.0.0.1")
+        _issue(d, "server-rsa", rsa, "DNS:localhost,IP:127.0.0.1")
+        _issue(d, "client", ec, "DNS:client.test", eku="clientAuth")
+        _issue(d, "rogue", ec, "DNS:localhost", ca="otherca")
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+def server_config(pki: PKI, cert: str = "server", **kw) -> s2n.Config:
+    c = s2n.Config()
+    c.add_cert_chain_and_key(pki.path(f"{cert}.pem"), pki.path(f"{cert}.key"))
+    policy = kw.get("policy")
+    if policy:
+        c.set_cipher_preferences(policy)
+    # Tests see failures at once instead of after s2n-tls's 10-30 s blinding.
+    c.set_max_blinding_delay(0)
+    return c
+
+
+def client_config(pki: PKI, **kw) -> s2n.Config:
+    c = s2n.Config()
+    c.add_pem_to_trust_store(pki.path("ca.pem"))
+    policy = kw.get("policy")
+    if policy:
+        c.set_cipher_preferences(policy)
+    c.set_max_blinding_delay(0)
+    return c
+
+
+@pytest.fixture
+def socketpair():
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
