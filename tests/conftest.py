@@ -89,3 +89,39 @@ def free_port() -> int:
 
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def run_both(f, g, timeout: float = 20):
+    """Run f in a thread and g here; re-raise either's exception; bounded."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["r"] = f()
+        except BaseException as e:  # noqa: BLE001
+            box["e"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    try:
+        out = g()
+    finally:
+        t.join(timeout)
+    assert not t.is_alive(), "the other side did not finish in time"
+    if "e" in box:
+        raise box["e"]
+    return box.get("r"), out
+
+
+def connected_pair(pki, a, b, scfg=None, ccfg=None, server_name="localhost"):
+    """An s2n server on fd a and an s2n client on fd b, handshake done."""
+    srv = s2n.Connection(s2n.Mode.SERVER, scfg or server_config(pki))
+    srv.set_fd(a)
+    cli = s2n.Connection(s2n.Mode.CLIENT, ccfg or client_config(pki))
+    cli.set_fd(b)
+    if server_name:
+        cli.set_server_name(server_name)
+    run_both(srv.negotiate, cli.negotiate)
+    return cli, srv
