@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -155,7 +156,8 @@ def cache_dir() -> Path:
     """Native builds live under a key of everything that changes their output."""
     pin = load_pin()
     key = "|".join([pin["sha256"], libcrypto_choice(), os.environ.get("S2N_TLS_SOURCE", ""),
-                    sysconfig.get_platform(), "v1"])
+                    sysconfig.get_platform(), "-".join(platform.libc_ver()),
+                    str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v1"])
     base = Path(os.environ.get("S2N_PY_BUILD_CACHE", ROOT / "build" / "native"))
     return base.resolve() / hashlib.sha256(key.encode()).hexdigest()[:16]
 

@@ -334,7 +334,10 @@ class Connection:
         d.acquire("recv_into")
         try:
             ptr = self._conn()
-            buf = ffi.from_buffer(buffer, require_writable=True)
+            try:
+                buf = ffi.from_buffer(buffer, require_writable=True)
+            except BufferError:
+                raise TypeError("recv_into() needs a writable buffer") from None
             try:
                 n = len(buf) if nbytes <= 0 else min(nbytes, len(buf))
                 rc = lib.py_recv(ptr, buf, n)

@@ -33,7 +33,7 @@ class PKI:
 
     def __init__(self, d: Path) -> None:
         self.dir = d
-        ec = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        ec = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-pkeyopt", "ec_param_enc:named_curve"]
         rsa = ["rsa:2048"]
         for ca in ("ca", "otherca"):
             _openssl("req", "-x509", "-newkey", *ec, "-nodes", "-keyout", f"{ca}.key",
@@ -123,5 +123,23 @@ def connected_pair(pki, a, b, scfg=None, ccfg=None, server_name="localhost"):
     cli.set_fd(b)
     if server_name:
         cli.set_server_name(server_name)
-    run_both(srv.negotiate, cli.negotiate)
+    run_both(_closing_on_error(srv.negotiate, a), _closing_on_error(cli.negotiate, b))
     return cli, srv
+
+
+def _closing_on_error(fn, sock):
+    """A side that fails shuts its transport, so the other side sees EOF
+    instead of waiting forever in a blocking read."""
+    def run():
+        try:
+            return fn()
+        except BaseException:
+            import socket as _socket
+
+            if isinstance(sock, _socket.socket):
+                try:
+                    sock.shutdown(_socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            raise
+    return run
