@@ -157,7 +157,7 @@ def cache_dir() -> Path:
     pin = load_pin()
     key = "|".join([pin["sha256"], libcrypto_choice(), os.environ.get("S2N_TLS_SOURCE", ""),
                     sysconfig.get_platform(), "-".join(platform.libc_ver()),
-                    str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v1"])
+                    str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v2"])
     base = Path(os.environ.get("S2N_PY_BUILD_CACHE", ROOT / "build" / "native"))
     return base.resolve() / hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -187,12 +187,16 @@ def run(cmd: list, logfile: Path) -> None:
 
 def cmake_project(src: Path, build: Path, prefix: Path, options: list) -> None:
     build.mkdir(parents=True, exist_ok=True)
+    # s2n-tls puts __FILE__ into its error debug strings: record paths relative
+    # to the project, not this machine's build folder.
+    flags = f"-ffile-prefix-map={src}/={src.name}/"
     jobs = str(os.cpu_count() or 2)
     run([tool("cmake"), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tool('ninja')}",
          "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
          "-DBUILD_SHARED_LIBS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON",
          "-DBUILD_TESTING=OFF", f"-DCMAKE_INSTALL_PREFIX={prefix}",
-         "-DCMAKE_INSTALL_LIBDIR=lib", *options], build / "configure.log")
+         "-DCMAKE_INSTALL_LIBDIR=lib", f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_CXX_FLAGS={flags}",
+         *options], build / "configure.log")
     run([tool("cmake"), "--build", build, "--target", "install", "--parallel", jobs],
         build / "build.log")
 
