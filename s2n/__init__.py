@@ -22,11 +22,15 @@ from ._errors import (
     ProtocolError,
     S2NError,
     UsageError,
+    WantReadError,
+    WantWriteError,
 )
 from ._lib import ffi as _ffi
 from ._lib import lib as _lib
 from .config import Config
 from .connection import Connection
+from .memory import MemoryBIO
+from .socket import TLSSocket, wrap_socket
 
 __version__ = "0.1.0"
 
@@ -47,6 +51,7 @@ def version_info() -> Dict[str, str]:
 
 __all__ = [
     "AlertBehavior", "AlertError", "Blinding", "Blocked", "BlockedError", "ClientAuth",
-    "ClosedError", "Config", "Connection", "ErrorType", "InternalError", "Mode",
-    "ProtocolError", "ProtocolVersion", "S2NError", "UsageError", "__version__", "version_info",
+    "ClosedError", "Config", "Connection", "ErrorType", "InternalError", "MemoryBIO", "Mode",
+    "ProtocolError", "ProtocolVersion", "S2NError", "TLSSocket", "UsageError", "WantReadError",
+    "WantWriteError", "__version__", "version_info", "wrap_socket",
 ]

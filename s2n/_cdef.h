@@ -115,3 +115,14 @@ int py_shutdown_send(struct s2n_connection *c);
 extern "Python" int py_recv_trampoline(void *ctx, uint8_t *buf, uint32_t len);
 extern "Python" int py_send_trampoline(void *ctx, const uint8_t *buf, uint32_t len);
 extern "Python" uint8_t py_verify_host_trampoline(const char *host_name, size_t host_name_len, void *data);
+
+/* MemoryBIO (_glue.c) */
+typedef struct py_bio py_bio;
+py_bio *py_bio_new(void);
+void py_bio_free(py_bio *b);
+size_t py_bio_pending(py_bio *b);
+int py_bio_eof(py_bio *b);
+void py_bio_write_eof(py_bio *b);
+int py_bio_write(py_bio *b, const char *data, size_t n);
+size_t py_bio_read(py_bio *b, char *out, size_t n);
+int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *out);

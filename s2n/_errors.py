@@ -58,6 +58,20 @@ class BlockedError(S2NError):
         self.blocked = blocked
 
 
+class WantReadError(BlockedError, BlockingIOError):
+    """A non-blocking TLSSocket must wait until its fd is readable (like ssl.SSLWantReadError)."""
+
+    def __init__(self, message: str = "the TLS connection needs to read", **kw) -> None:
+        super().__init__(message, blocked=Blocked.ON_READ, **kw)
+
+
+class WantWriteError(BlockedError, BlockingIOError):
+    """A non-blocking TLSSocket must wait until its fd is writable."""
+
+    def __init__(self, message: str = "the TLS connection needs to write", **kw) -> None:
+        super().__init__(message, blocked=Blocked.ON_WRITE, **kw)
+
+
 class AlertError(S2NError):
     """S2N_ERR_T_ALERT: the peer sent an alert; `.alert` is its TLS code."""
 

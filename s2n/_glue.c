@@ -1,6 +1,8 @@
 /* Our own C, compiled into s2n._s2n by cffi. Kept short: it exists only where
  * doing the work in Python would be wrong (error capture) or slow. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -107,3 +109,156 @@ static const char *py_libcrypto_version(void)
 #endif
 static const char *py_s2n_tls_version(void) { return S2N_PY_S2N_VERSION; }
 static const char *py_s2n_tls_source(void) { return S2N_PY_S2N_SOURCE; }
+
+/* ---- MemoryBIO: the sans-IO transport, kept in C ------------------------
+ * A byte queue (one buffer, a read cursor, compacted or grown on append) that
+ * s2n-tls reads from and writes to through its custom IO callbacks, here in
+ * C: no Python runs per record. A mutex makes it safe to feed `incoming` from
+ * one thread while another drives the connection (cffi releases the GIL). */
+typedef struct py_bio {
+    pthread_mutex_t lock;
+    uint8_t *buf;
+    size_t cap, start, end;
+    int eof;
+} py_bio;
+
+static py_bio *py_bio_new(void)
+{
+    py_bio *b = calloc(1, sizeof(*b));
+    if (b && pthread_mutex_init(&b->lock, NULL) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void py_bio_free(py_bio *b)
+{
+    if (!b) return;
+    pthread_mutex_destroy(&b->lock);
+    free(b->buf);
+    free(b);
+}
+
+static size_t py_bio_pending(py_bio *b)
+{
+    pthread_mutex_lock(&b->lock);
+    size_t n = b->end - b->start;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+static int py_bio_eof(py_bio *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int eof = b->eof;
+    pthread_mutex_unlock(&b->lock);
+    return eof;
+}
+
+static void py_bio_write_eof(py_bio *b)
+{
+    pthread_mutex_lock(&b->lock);
+    b->eof = 1;
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Append n bytes: 0 on success, -1 (ENOMEM) or -2 (after write_eof). */
+static int py_bio_append_locked(py_bio *b, const uint8_t *data, size_t n)
+{
+    if (b->eof) return -2;
+    if (n == 0) return 0;
+    size_t used = b->end - b->start;
+    if (b->cap - b->end < n) {
+        if (b->start > 0 && b->cap - used >= n && used <= b->cap / 2) {
+            memmove(b->buf, b->buf + b->start, used);  /* reuse the consumed front */
+        } else {
+            size_t cap = b->cap ? b->cap : 16384;
+            while (cap - used < n) {
+                if (cap > SIZE_MAX / 2) return -1;
+                cap *= 2;
+            }
+            uint8_t *nb = malloc(cap);
+            if (!nb) return -1;
+            if (used) memcpy(nb, b->buf + b->start, used);
+            free(b->buf);
+            b->buf = nb;
+            b->cap = cap;
+        }
+        b->start = 0;
+        b->end = used;
+    }
+    memcpy(b->buf + b->end, data, n);
+    b->end += n;
+    return 0;
+}
+
+static int py_bio_write(py_bio *b, const char *data, size_t n)
+{
+    pthread_mutex_lock(&b->lock);
+    int rc = py_bio_append_locked(b, (const uint8_t *) data, n);
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+static size_t py_bio_read_locked(py_bio *b, uint8_t *out, size_t n)
+{
+    size_t avail = b->end - b->start;
+    if (n > avail) n = avail;
+    memcpy(out, b->buf + b->start, n);
+    b->start += n;
+    if (b->start == b->end) b->start = b->end = 0;
+    return n;
+}
+
+static size_t py_bio_read(py_bio *b, char *out, size_t n)
+{
+    pthread_mutex_lock(&b->lock);
+    size_t got = py_bio_read_locked(b, (uint8_t *) out, n);
+    pthread_mutex_unlock(&b->lock);
+    return got;
+}
+
+static int py_bio_recv_cb(void *ctx, uint8_t *buf, uint32_t len)
+{
+    py_bio *b = ctx;
+    pthread_mutex_lock(&b->lock);
+    int rc;
+    if (b->end > b->start) {
+        rc = (int) py_bio_read_locked(b, buf, len);
+    } else if (b->eof) {
+        rc = 0;  /* the transport closed */
+    } else {
+        errno = EAGAIN;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+static int py_bio_send_cb(void *ctx, const uint8_t *buf, uint32_t len)
+{
+    py_bio *b = ctx;
+    pthread_mutex_lock(&b->lock);
+    int rc = py_bio_append_locked(b, buf, len);
+    pthread_mutex_unlock(&b->lock);
+    if (rc == -1) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (rc == -2) {
+        errno = EPIPE;
+        return -1;
+    }
+    return (int) len;
+}
+
+static int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *out)
+{
+    if (s2n_connection_set_recv_cb(c, py_bio_recv_cb) < 0 || s2n_connection_set_recv_ctx(c, in) < 0
+            || s2n_connection_set_send_cb(c, py_bio_send_cb) < 0 || s2n_connection_set_send_ctx(c, out) < 0) {
+        py_capture(S2N_NOT_BLOCKED);
+        return -1;
+    }
+    return 0;
+}

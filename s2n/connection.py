@@ -221,6 +221,19 @@ class Connection:
         check(lib.s2n_connection_set_send_ctx(ptr, cb.handle))
         self._io_refs["write"] = cb
 
+    def set_memory_io(self, incoming: Any, outgoing: Any) -> None:
+        """Sans-IO: read the peer's bytes from `incoming` and put this side's
+        bytes into `outgoing` (two `s2n.MemoryBIO`s). Both stay in C: no
+        Python runs per record. An empty `incoming` makes calls raise
+        BlockedError (ON_READ); after `incoming.write_eof()` the transport is
+        closed."""
+        for bio in (incoming, outgoing):
+            if getattr(bio, "_bio", None) is None:
+                raise TypeError(f"expected s2n.MemoryBIO, not {type(bio).__name__}")
+        if lib.py_connection_set_memory_io(self._conn(), incoming._bio, outgoing._bio) < 0:
+            raise from_capture(lib.py_last_error())
+        self._io_refs["read"], self._io_refs["write"] = incoming, outgoing
+
     # driving s2n-tls
 
     def _fail(self, ptr) -> S2NError:

@@ -1,0 +1,133 @@
+"""The one retry state machine shared by every IO layer.
+
+Each operation is a generator: it calls the Connection, and whenever s2n-tls
+reports BLOCKED it yields what it waits for (`Blocked.ON_READ`/`ON_WRITE`) or
+a `Sleep` (the blinding delay), then retries when resumed. Its return value
+is the operation's result. The layers differ only in how they wait:
+
+- `TLSSocket` waits with a selector and a deadline (`run_sync`);
+- `s2n.asyncio` waits with loop.add_reader/add_writer and the loop's timers;
+- the sans-IO `MemoryBIO` mode does not wait: the BlockedError reaches the
+  caller, who moves bytes and calls again.
+
+So the rules of s2n-tls's IO (a blocked send is retried with the remaining
+bytes only, recv after negotiate may hold buffered data, the blinding delay is
+honoured before close) are written once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Generator, Union
+
+from ._enums import Blocked
+from ._errors import BlockedError, S2NError
+from .connection import Connection
+
+
+class Sleep(float):
+    """Seconds to wait before the next step (self-service blinding)."""
+
+
+Step = Union[Blocked, Sleep]
+Steps = Generator[Step, None, object]
+
+
+def handshake(conn: Connection) -> Steps:
+    while True:
+        try:
+            conn.negotiate()
+            return None
+        except BlockedError as e:
+            yield e.blocked
+
+
+def recv(conn: Connection, max_bytes: int) -> Steps:
+    """Until at least one byte (or EOF: b"") is received."""
+    while True:
+        try:
+            return conn.recv(max_bytes)
+        except BlockedError as e:
+            yield e.blocked
+
+
+def recv_into(conn: Connection, buf, nbytes: int = 0) -> Steps:
+    """Until at least one byte (or EOF: 0) is received."""
+    while True:
+        try:
+            return conn.recv_into(buf, nbytes)
+        except BlockedError as e:
+            yield e.blocked
+
+
+def send(conn: Connection, data) -> Steps:
+    """Until at least one byte is taken; returns the count."""
+    while True:
+        try:
+            return conn.send(data)
+        except BlockedError as e:
+            yield e.blocked
+
+
+def sendall(conn: Connection, data) -> Steps:
+    """Every byte, retrying with only what is left after each partial write."""
+    view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+    sent = 0
+    total = len(view)
+    while sent < total:
+        try:
+            sent += conn.send(view[sent:])
+        except BlockedError as e:
+            yield e.blocked
+    return total
+
+
+def blinding_delay(conn: Connection) -> Steps:
+    """Wait out the self-service blinding delay left by an error, if any."""
+    try:
+        delay = conn.get_delay()
+    except S2NError:
+        return None
+    if delay:
+        yield Sleep(delay / 1e9)
+    return None
+
+
+def close_notify(conn: Connection) -> Steps:
+    """Honour the blinding delay, then send close_notify (half-close). Returns
+    True if it was sent; False if the connection can no longer send one."""
+    yield from blinding_delay(conn)
+    while True:
+        try:
+            conn.shutdown_send()
+            return True
+        except BlockedError as e:
+            if e.blocked != Blocked.ON_WRITE:
+                return True  # s2n-tls queued it; nothing more to write from here
+            yield e.blocked
+        except S2NError:
+            return False
+
+
+def unwrap(conn: Connection) -> Steps:
+    """Full TLS shutdown: close_notify both ways (for unwrap())."""
+    yield from blinding_delay(conn)
+    while True:
+        try:
+            conn.shutdown()
+            return None
+        except BlockedError as e:
+            yield e.blocked
+
+
+def run_sync(steps: Steps, wait) -> object:
+    """Drive a step generator, calling wait(step) for each step it yields."""
+    try:
+        step = next(steps)
+        while True:
+            wait(step)
+            step = steps.send(None)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        steps.close()
+
