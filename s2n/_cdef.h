@@ -126,3 +126,7 @@ void py_bio_write_eof(py_bio *b);
 int py_bio_write(py_bio *b, const char *data, size_t n);
 size_t py_bio_read(py_bio *b, char *out, size_t n);
 int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *out);
+
+/* throwaway PKI for the demo (_glue.c) */
+int py_make_demo_pki(char **ca_pem, char **cert_pem, char **key_pem);
+void py_free(void *p);

@@ -262,3 +262,121 @@ static int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_
     }
     return 0;
 }
+
+/* ---- A throwaway PKI for `python -m s2n demo` ----------------------------
+ * An ECDSA P-256 CA and a certificate for localhost/127.0.0.1 signed by it,
+ * made with the libcrypto linked into this module, so the demo needs no
+ * files and no openssl command. Returns PEM in malloc'd strings (py_free). */
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+static EVP_PKEY *py_ec_key(void)
+{
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+    if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0
+            || EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1) <= 0
+            || EVP_PKEY_keygen(ctx, &pkey) <= 0) {
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
+static int py_add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, &v3, nid, value);
+    int ok = ext && X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+static X509 *py_new_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long serial)
+{
+    X509 *cert = X509_new();
+    X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
+    int ok = cert && name && X509_set_version(cert, 2)
+            && ASN1_INTEGER_set(X509_get_serialNumber(cert), serial)
+            && X509_gmtime_adj(X509_getm_notBefore(cert), -3600)
+            && X509_gmtime_adj(X509_getm_notAfter(cert), 7L * 24 * 3600)
+            && X509_set_pubkey(cert, key)
+            && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0)
+            && X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name);
+    X509 *signer = issuer ? issuer : cert;
+    if (ok && !issuer) {
+        ok = py_add_ext(cert, signer, NID_basic_constraints, "critical,CA:TRUE")
+                && py_add_ext(cert, signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+    } else if (ok) {
+        ok = py_add_ext(cert, signer, NID_basic_constraints, "critical,CA:FALSE")
+                && py_add_ext(cert, signer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1")
+                && py_add_ext(cert, signer, NID_ext_key_usage, "serverAuth,clientAuth");
+    }
+    if (ok) ok = X509_sign(cert, issuer_key, EVP_sha256()) > 0;
+    if (!ok) {
+        X509_free(cert);
+        return NULL;
+    }
+    return cert;
+}
+
+static char *py_bio_string(BIO *bio)
+{
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    char *out = NULL;
+    if (bio && BIO_mem_contents(bio, &data, &len) && (out = malloc(len + 1))) {
+        memcpy(out, data, len);
+        out[len] = '\0';
+    }
+    BIO_free(bio);
+    return out;
+}
+
+static char *py_cert_pem(X509 *cert)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio && !PEM_write_bio_X509(bio, cert)) {
+        BIO_free(bio);
+        return NULL;
+    }
+    return py_bio_string(bio);
+}
+
+/* 0 on success; the three strings are then owned by the caller (py_free). */
+static int py_make_demo_pki(char **ca_pem, char **cert_pem, char **key_pem)
+{
+    *ca_pem = *cert_pem = *key_pem = NULL;
+    EVP_PKEY *ca_key = py_ec_key(), *key = py_ec_key();
+    X509 *ca = ca_key ? py_new_cert("s2n demo CA", ca_key, NULL, ca_key, 1) : NULL;
+    X509 *cert = (ca && key) ? py_new_cert("localhost", key, ca, ca_key, 2) : NULL;
+    if (cert) {
+        *ca_pem = py_cert_pem(ca);
+        *cert_pem = py_cert_pem(cert);
+        BIO *bio = BIO_new(BIO_s_mem());
+        if (bio && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
+            *key_pem = py_bio_string(bio);
+        } else {
+            BIO_free(bio);
+        }
+    }
+    X509_free(cert);
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    if (!*ca_pem || !*cert_pem || !*key_pem) {
+        free(*ca_pem);
+        free(*cert_pem);
+        free(*key_pem);
+        *ca_pem = *cert_pem = *key_pem = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void py_free(void *p) { free(p); }

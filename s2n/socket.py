@@ -85,8 +85,9 @@ class TLSSocket:
             conn.free()
             raise
         self.connection = conn
-        self._poll = select.poll()
-        self._polled = 0
+        # One poll object per direction: a reader thread and a writer thread
+        # may wait at the same time (s2n-tls allows one of each).
+        self._polls = {}
         self._handshake_done = False
         self._closed = False
         if do_handshake_on_connect:
@@ -119,15 +120,15 @@ class TLSSocket:
                 return
             if timeout == 0.0:
                 raise WantReadError() if step == Blocked.ON_READ else WantWriteError()
-            events = _POLLIN if step == Blocked.ON_READ else _POLLOUT
-            if self._polled != events:
-                self._poll.register(self._sock, events)
-                self._polled = events
+            poll = self._polls.get(step)
+            if poll is None:
+                poll = self._polls[step] = select.poll()
+                poll.register(self._sock, _POLLIN if step == Blocked.ON_READ else _POLLOUT)
             if deadline is None:
-                self._poll.poll()
+                poll.poll()
                 return
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._poll.poll(remaining * 1000):
+            if remaining <= 0 or not poll.poll(remaining * 1000):
                 raise _Timeout("the TLS operation timed out")
 
         return wait

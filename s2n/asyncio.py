@@ -1,0 +1,1080 @@
+"""asyncio streams over s2n-tls: `open_connection` and `start_server`.
+
+    reader, writer = await s2n.asyncio.open_connection("example.com", 443, config=config)
+
+The signatures and results are those of `asyncio.open_connection` and
+`asyncio.start_server`, with `config` (an `s2n.Config`) in place of `ssl`:
+real `asyncio.StreamReader`/`StreamWriter` objects over a transport of this
+module (`S2NTransport`, an `asyncio.Transport`; asyncio's sslproto is not used).
+
+How it works
+------------
+s2n-tls reads and writes the (non-blocking) socket itself (`Connection.set_fd`).
+Every operation is one of the step generators of `s2n._io` (handshake, send,
+recv_into, close_notify, blinding_delay); the transport only decides how to
+wait for the step each yields: `loop.add_reader`/`add_writer` for
+`Blocked.ON_READ`/`ON_WRITE`, `loop.call_later` for a `Sleep`. At most two
+operations run at a time, one per direction (the handshake uses both), and
+the fd is registered with the loop only while one of them waits on it.
+No Python code runs per TLS record beyond one `recv_into`/`send` call.
+
+Per connection: self-service blinding (s2n-tls's built-in blinding would
+sleep 10-30 s inside the event loop's thread), `prefer_throughput()` and recv
+buffering. With recv buffering s2n-tls may hold records the fd no longer
+signals, so the read loop calls `recv_into` until it blocks, reading starts
+right after the handshake, and `resume_reading()` looks at
+`Connection.pending()` before waiting on the fd.
+
+Decisions (where asyncio's own ssl transport leaves a choice)
+-------------------------------------------------------------
+- The peer's close_notify (`recv` gives 0) calls `protocol.eof_received()`.
+  `StreamReaderProtocol` then keeps the transport open: with TLS 1.3 the
+  application may still write (half-close), and `write_eof()` sends our own
+  close_notify (`can_write_eof()` is True only for TLS 1.3).
+- A transport closed *without* close_notify (`s2n.ClosedError` from recv, a
+  "ragged EOF", possibly a truncation attack) is delivered as EOF too, the
+  way asyncio's ssl transport does it, so that data received before it stays
+  readable (StreamReader raises a stored exception before returning its
+  buffered data). `get_extra_info("ragged_eof")` is then True: protocols
+  without their own framing can check it. Any other failure (an alert, a bad
+  record, ECONNRESET) calls `connection_lost(exc)` with the s2n exception.
+- `close()` flushes the write buffer, sends close_notify (`shutdown_send`,
+  not a two-way shutdown: waiting for the peer's close_notify is what makes
+  asyncio's ssl close hang) and closes the socket; it is bounded by
+  `shutdown_timeout` (default 30 s, like `ssl_shutdown_timeout`), after
+  which the transport is aborted. `abort()` closes at once.
+- After an s2n-tls error, the socket is kept open for `Connection.get_delay()`
+  (a loop timer) before it is closed: that is what blinding means. The
+  protocol learns about the error at once; only the close is delayed.
+- Handshake failures: `open_connection` raises the s2n exception (for
+  example `s2n.ProtocolError` for an untrusted certificate) or
+  `TimeoutError` after `handshake_timeout` seconds (default 60). A server
+  logs them on the "s2n.asyncio" logger (INFO) and keeps serving;
+  `client_connected_cb` only runs after a successful handshake.
+- `get_extra_info`: "s2n_connection", "socket", "sockname", "peername",
+  "peercert" (DER of the peer's leaf certificate, or None), "peercert_chain"
+  (list of DER), "cipher" (IANA name), "version" (e.g. "TLSv1.3"),
+  "alpn_protocol", "server_hostname", "ragged_eof". There is no
+  "sslcontext": StreamReaderProtocol would then close the transport on the
+  peer's close_notify and TLS 1.3 half-close would be lost.
+- The s2n Connection is freed and the socket closed when the transport
+  closes; the information above was captured after the handshake and stays
+  available.
+
+Limitations: needs a loop with add_reader/add_writer (any selector loop,
+uvloop; not the Windows proactor loop). No happy eyeballs in open_connection
+(addresses are tried in order). `BufferedProtocol` is not used specially.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import logging
+import socket
+import threading
+import warnings
+from typing import Any, Callable, Optional
+
+from . import _io
+from ._enums import Blocked, Blinding, Mode, ProtocolVersion
+from ._errors import ClosedError, S2NError
+from .config import Config
+from .connection import Connection
+
+try:  # asyncio wraps the sockets it hands out, so that they are not misused
+    from asyncio.trsock import TransportSocket as _TransportSocket
+except ImportError:  # pragma: no cover
+    _TransportSocket = None  # type: ignore[assignment,misc]
+
+__all__ = ["open_connection", "start_server", "S2NTransport", "Server", "HandshakeTimeout"]
+
+logger = logging.getLogger("s2n.asyncio")
+
+_DEFAULT_LIMIT = 2 ** 16  # asyncio.streams' default
+_HANDSHAKE_TIMEOUT = 60.0
+_SHUTDOWN_TIMEOUT = 30.0
+_HIGH_WATER = 64 * 1024
+_READ_BUFFER = 256 * 1024  # one record per recv, or up to this with recv_multi_record
+_JOIN_LIMIT = 256 * 1024  # queued small writes are joined up to this size per send
+_LOG_THRESHOLD = 5  # writes after connection loss, as asyncio's constants
+
+_R = Blocked.ON_READ
+_W = Blocked.ON_WRITE
+_Sleep = _io.Sleep
+
+if asyncio.TimeoutError is TimeoutError:  # 3.11+
+    _TimeoutBases: tuple = (TimeoutError,)
+else:  # pragma: no cover - 3.9, 3.10
+    _TimeoutBases = (TimeoutError, asyncio.TimeoutError)
+
+
+class HandshakeTimeout(*_TimeoutBases):  # type: ignore[misc]
+    """The TLS handshake did not finish within `handshake_timeout` (a TimeoutError)."""
+
+
+_local = threading.local()
+
+
+def _read_buffer() -> bytearray:
+    """One receive buffer per thread: data is copied out of it before any
+    other transport can run, so connections need not own one each."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = bytearray(_READ_BUFFER)
+    return buf
+
+
+def _set_nodelay(sock: socket.socket) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+class _Op:
+    """One running step generator and what it waits for."""
+
+    __slots__ = ("gen", "on_done", "wait", "timer", "cancelled")
+
+    def __init__(self, gen, on_done: Callable[[Any], None]) -> None:
+        self.gen = gen
+        self.on_done = on_done
+        self.wait: Any = None  # None, Blocked.ON_READ/ON_WRITE, or a TimerHandle
+        self.timer = None
+        self.cancelled = False
+
+
+class S2NTransport(asyncio.Transport):
+    """An asyncio transport over an s2n-tls Connection on a non-blocking socket."""
+
+    _HANDSHAKING, _OPEN, _CLOSING, _CLOSED = range(4)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, conn: Connection,
+                 protocol_factory: Callable[[], asyncio.BaseProtocol], *,
+                 waiter: Optional[asyncio.Future] = None, server: Optional["Server"] = None,
+                 handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
+                 shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
+                 extra: Optional[dict] = None) -> None:
+        super().__init__(extra)
+        self._loop = loop
+        self._sock: Optional[socket.socket] = sock
+        self._fd = sock.fileno()
+        self._conn = conn
+        self._protocol_factory = protocol_factory
+        self._protocol: Optional[asyncio.BaseProtocol] = None
+        self._waiter = waiter
+        self._server = server
+        self._shutdown_timeout = shutdown_timeout
+        self._state = self._HANDSHAKING
+        self._closing = False  # close()/abort()/a fatal error happened
+        self._protocol_connected = False
+        self._lost_called = False
+        self._conn_lost = 0  # writes after the loss (asyncio logs some)
+        # operations
+        self._rop: Optional[_Op] = None  # the handshake, then the read loop
+        self._wop: Optional[_Op] = None  # the write loop, then close_notify
+        self._running: Optional[_Op] = None
+        self._fd_read = False
+        self._fd_write = False
+        # reading
+        self._paused = False
+        self._eof = False  # the peer's close_notify (or ragged EOF) arrived
+        # writing
+        self._wq: collections.deque = collections.deque()
+        self._wsize = 0
+        self._high = _HIGH_WATER
+        self._low = _HIGH_WATER // 4
+        self._protocol_paused = False
+        self._eof_requested = False  # write_eof()
+        self._eof_sent = False  # close_notify went out (or can no longer)
+        # timers
+        self._handshake_timer = None
+        self._shutdown_timer = None
+
+        extra = self._extra
+        extra["socket"] = _TransportSocket(sock) if _TransportSocket else sock
+        extra["s2n_connection"] = conn
+        extra["ragged_eof"] = False
+        for key, get in (("sockname", sock.getsockname), ("peername", sock.getpeername)):
+            try:
+                extra[key] = get()
+            except OSError:
+                extra[key] = None
+
+        if server is not None:
+            server._attach(self)
+        if handshake_timeout is not None:
+            self._handshake_timer = loop.call_later(handshake_timeout, self._on_handshake_timeout,
+                                                    handshake_timeout)
+        self._rop = _Op(_io.handshake(conn), self._on_handshake_done)
+        loop.call_soon(self._run, self._rop)
+
+    def __repr__(self) -> str:
+        state = ("handshaking", "open", "closing", "closed")[self._state]
+        return f"<S2NTransport fd={self._fd} {state}>"
+
+    # driving the step generators
+
+    def _run(self, op: _Op) -> None:
+        """Advance op until it waits or ends; then (un)register the fd."""
+        if op.cancelled:
+            return
+        outer = self._running
+        self._running = op
+        try:
+            step = op.gen.send(None)
+        except StopIteration as stop:
+            self._running = outer
+            if not op.cancelled:
+                self._forget(op)
+                op.on_done(stop.value)
+        except (SystemExit, KeyboardInterrupt):
+            self._running = outer
+            raise
+        except BaseException as exc:  # noqa: BLE001 - becomes the connection's error
+            self._running = outer
+            if not op.cancelled:
+                self._forget(op)
+                self._error(exc)
+        else:
+            self._running = outer
+            if op.cancelled:
+                op.gen.close()
+            elif type(step) is _Sleep:
+                op.wait = op.timer = self._loop.call_later(step, self._wake, op)
+            elif step is _R or step is _W:
+                op.wait = step
+            else:
+                self._forget(op)
+                op.gen.close()
+                self._error(S2NError(f"unexpected blocked status {step!r}"))
+        self._sync_fd()
+
+    def _wake(self, op: _Op) -> None:
+        op.wait = op.timer = None
+        self._run(op)
+
+    def _forget(self, op: _Op) -> None:
+        if self._rop is op:
+            self._rop = None
+        elif self._wop is op:
+            self._wop = None
+
+    def _cancel(self, op: Optional[_Op]) -> None:
+        if op is None:
+            return
+        self._forget(op)
+        op.cancelled = True
+        if op.timer is not None:
+            op.timer.cancel()
+        op.wait = op.timer = None
+        if op is not self._running:
+            op.gen.close()
+        # a running generator is closed by _run once it yields
+
+    def _sync_fd(self) -> None:
+        want_r = want_w = False
+        for op in (self._rop, self._wop):
+            if op is not None:
+                w = op.wait
+                if w is _R:
+                    want_r = True
+                elif w is _W:
+                    want_w = True
+        if self._sock is None:
+            return
+        if want_r != self._fd_read:
+            self._fd_read = want_r
+            if want_r:
+                self._loop.add_reader(self._fd, self._on_readable)
+            else:
+                self._loop.remove_reader(self._fd)
+        if want_w != self._fd_write:
+            self._fd_write = want_w
+            if want_w:
+                self._loop.add_writer(self._fd, self._on_writable)
+            else:
+                self._loop.remove_writer(self._fd)
+
+    def _on_readable(self) -> None:
+        self._on_ready(_R)
+
+    def _on_writable(self) -> None:
+        self._on_ready(_W)
+
+    def _on_ready(self, what: Blocked) -> None:
+        rop, wop = self._rop, self._wop
+        if rop is not None and rop.wait is what:
+            rop.wait = None
+            self._run(rop)
+        if wop is not None and wop is self._wop and wop.wait is what:
+            wop.wait = None
+            self._run(wop)
+        self._sync_fd()
+
+    # handshake
+
+    def _on_handshake_timeout(self, timeout: float) -> None:
+        self._handshake_timer = None
+        if self._state == self._HANDSHAKING:
+            self._error(HandshakeTimeout(f"TLS handshake did not finish within {timeout} s"))
+
+    def _on_handshake_done(self, _: Any) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        conn = self._conn
+        extra = self._extra
+        try:
+            chain = conn.get_peer_cert_chain()
+            extra["peercert_chain"] = chain
+            extra["peercert"] = chain[0] if chain else None
+            extra["cipher"] = conn.get_cipher()
+            version = conn.get_actual_protocol_version()
+            extra["version"] = str(version)
+            extra["alpn_protocol"] = conn.get_application_protocol()
+            extra["server_hostname"] = conn.get_server_name()
+            self._tls13 = version >= ProtocolVersion.TLS1_3
+        except BaseException as exc:  # noqa: BLE001
+            self._error(exc)
+            return
+        self._state = self._OPEN
+        if self._closing:
+            return
+        try:
+            self._protocol = self._protocol_factory()
+            self._protocol_connected = True
+            self._protocol.connection_made(self)
+        except BaseException as exc:  # noqa: BLE001
+            self._error(exc)
+            return
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.cancelled():
+                waiter.set_result(None)
+        if self._closing:
+            return
+        # s2n-tls may already hold application data (read with the handshake)
+        if not self._paused:
+            self._start_reading()
+        if self._wq or self._eof_requested:
+            self._start_writing()
+
+    # reading
+
+    def _start_reading(self) -> None:
+        if self._rop is not None or self._closing or self._eof or self._state != self._OPEN:
+            return
+        self._rop = op = _Op(self._reading(), self._on_reading_done)
+        self._run(op)
+
+    def _reading(self):
+        """The read loop, a step generator: recv until blocked; deliver; stop
+        when paused, at EOF or on close."""
+        conn = self._conn
+        buf = _read_buffer()
+        view = memoryview(buf)
+        recv_into = _io.recv_into
+        while True:
+            try:
+                n = yield from recv_into(conn, buf)
+            except ClosedError:
+                self._extra["ragged_eof"] = True
+                return True
+            if not n:
+                return True  # close_notify
+            self._protocol.data_received(bytes(view[:n]))  # type: ignore[union-attr]
+            if self._paused or self._closing:
+                return False
+
+    def _on_reading_done(self, eof: bool) -> None:
+        if not eof or self._closing:
+            return
+        self._eof = True
+        try:
+            keep_open = self._protocol.eof_received()  # type: ignore[union-attr]
+        except BaseException as exc:  # noqa: BLE001
+            self._error(exc)
+            return
+        if not keep_open or self._eof_sent:
+            self.close()
+
+    def is_reading(self) -> bool:
+        return not self._paused and not self._closing and not self._eof
+
+    def pause_reading(self) -> None:
+        if self._paused or self._closing:
+            return
+        self._paused = True
+        op = self._rop
+        if op is not None and self._state == self._OPEN and op is not self._running:
+            self._cancel(op)  # waiting on the fd; s2n-tls keeps what it buffered
+            self._sync_fd()
+        # a running read loop stops by itself after data_received returns
+
+    def resume_reading(self) -> None:
+        if not self._paused or self._closing:
+            return
+        self._paused = False
+        if self._state != self._OPEN or self._rop is not None:
+            return
+        if self._conn.pending():
+            self._loop.call_soon(self._start_reading)  # buffered: no fd event will come
+        else:
+            self._start_reading_on_fd()
+
+    def _start_reading_on_fd(self) -> None:
+        if self._rop is not None or self._closing or self._eof or self._paused:
+            return
+        op = self._rop = _Op(self._reading(), self._on_reading_done)
+        op.wait = _R  # the generator starts with a recv once the fd is readable
+        self._sync_fd()
+
+    # writing
+
+    def write(self, data) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof_requested:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._closing:
+            if self._conn_lost >= _LOG_THRESHOLD:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if type(data) is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer once write() returns
+        if not data:
+            return
+        self._wq.append(data)
+        self._wsize += len(data)
+        if self._wop is None and self._state == self._OPEN:
+            self._start_writing()
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data) -> None:
+        self.write(b"".join(list_of_data))
+
+    def _start_writing(self) -> None:
+        self._wop = op = _Op(self._writing(), self._on_writing_done)
+        self._run(op)
+
+    def _writing(self):
+        """The write loop, a step generator: send the queue (after a partial
+        send, only the rest: `_io.send`), then close_notify if asked."""
+        conn = self._conn
+        q = self._wq
+        send = _io.send
+        while q:
+            data = q[0]
+            if len(q) > 1 and len(data) < _JOIN_LIMIT:
+                data = self._join_queued()
+            n = yield from send(conn, data)
+            self._wsize -= n
+            if n >= len(data):
+                q.popleft()
+            else:
+                q[0] = memoryview(data)[n:]
+            if self._protocol_paused and self._wsize <= self._low:
+                self._resume_protocol()
+        if (self._eof_requested or self._closing) and not self._eof_sent:
+            self._eof_sent = True
+            yield from _io.close_notify(conn)
+        return None
+
+    def _join_queued(self) -> bytes:
+        q = self._wq
+        parts = []
+        size = 0
+        while q and (not parts or size + len(q[0]) <= _JOIN_LIMIT):
+            part = q.popleft()
+            parts.append(part)
+            size += len(part)
+        data = b"".join(parts)
+        q.appendleft(data)
+        return data
+
+    def _on_writing_done(self, _: Any) -> None:
+        if self._closing:
+            if self._state != self._CLOSED:
+                self._release(None, graceful=True)
+        elif self._wq:  # written from a protocol callback after the loop ended
+            self._start_writing()
+        elif self._eof_sent and self._eof:
+            self.close()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._wsize > self._high and not self._protocol_paused:
+            self._protocol_paused = True
+            try:
+                self._protocol.pause_writing()  # type: ignore[union-attr]
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                self._loop.call_exception_handler({
+                    "message": "protocol.pause_writing() failed", "exception": exc,
+                    "transport": self, "protocol": self._protocol})
+
+    def _resume_protocol(self) -> None:
+        self._protocol_paused = False
+        try:
+            self._protocol.resume_writing()  # type: ignore[union-attr]
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            self._loop.call_exception_handler({
+                "message": "protocol.resume_writing() failed", "exception": exc,
+                "transport": self, "protocol": self._protocol})
+
+    def get_write_buffer_size(self) -> int:
+        return self._wsize
+
+    def get_write_buffer_limits(self):
+        return (self._low, self._high)
+
+    def set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
+        if high is None:
+            high = _HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high, self._low = high, low
+        if self._protocol is not None:
+            self._maybe_pause_protocol()
+
+    def can_write_eof(self) -> bool:
+        """TLS 1.3 has half-close (close_notify, then keep reading); TLS 1.2 has not."""
+        return self._state == self._OPEN and getattr(self, "_tls13", False)
+
+    def write_eof(self) -> None:
+        if self._eof_requested or self._closing:
+            return
+        if not self.can_write_eof():
+            raise NotImplementedError("half-close needs TLS 1.3")
+        self._eof_requested = True
+        if self._wop is None:
+            self._start_writing()
+
+    # closing
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        """Flush, send close_notify, close the socket (bounded by shutdown_timeout)."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._state == self._HANDSHAKING:
+            self._error(ConnectionAbortedError("transport closed during the TLS handshake"))
+            return
+        self._state = self._CLOSING
+        self._cancel(self._rop)
+        if self._shutdown_timeout is not None:
+            self._shutdown_timer = self._loop.call_later(self._shutdown_timeout, self._on_shutdown_timeout)
+        if self._wop is None:
+            self._start_writing()  # the write loop ends with close_notify
+        else:
+            self._sync_fd()
+
+    def _on_shutdown_timeout(self) -> None:
+        self._shutdown_timer = None
+        if self._state != self._CLOSED:
+            logger.info("%r: close did not finish within %s s; aborting", self, self._shutdown_timeout)
+            self._release(None, graceful=False)
+
+    def abort(self) -> None:
+        """Close the socket now: no flush, no close_notify."""
+        if self._state == self._CLOSED:
+            return
+        self._closing = True
+        if self._state == self._HANDSHAKING:
+            self._fail_handshake(ConnectionAbortedError("transport aborted during the TLS handshake"))
+        self._release(None, graceful=False)
+
+    def _error(self, exc: BaseException) -> None:
+        """A fatal error: tell the protocol (or the waiter) now; close the
+        socket after the blinding delay s2n-tls asks for."""
+        if self._state == self._CLOSED:
+            return
+        handshaking = self._state == self._HANDSHAKING
+        self._closing = True
+        self._state = self._CLOSING
+        self._cancel(self._rop)
+        self._cancel(self._wop)
+        if self._shutdown_timer is not None:
+            self._shutdown_timer.cancel()
+            self._shutdown_timer = None
+        self._wq.clear()
+        self._wsize = 0
+        if handshaking:
+            self._fail_handshake(exc)
+        else:
+            self._log_error(exc, "fatal error")
+            self._notify_lost(exc)
+        self._wop = op = _Op(_io.blinding_delay(self._conn), lambda _: self._release(exc, graceful=False))
+        self._run(op)
+
+    def _fail_handshake(self, exc: BaseException) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.cancelled():
+                waiter.set_exception(exc)
+        elif self._server is not None:
+            self._log_error(exc, "TLS handshake failed")
+
+    def _log_error(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, (S2NError, OSError, TimeoutError)):
+            logger.info("%s with %s: %s", what, self._extra.get("peername"), exc)
+        else:
+            self._loop.call_exception_handler({
+                "message": f"s2n.asyncio: {what}", "exception": exc,
+                "transport": self, "protocol": self._protocol})
+
+    def _notify_lost(self, exc: Optional[BaseException]) -> None:
+        if self._protocol_connected and not self._lost_called:
+            self._lost_called = True
+            self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: Optional[BaseException]) -> None:
+        try:
+            self._protocol.connection_lost(exc)  # type: ignore[union-attr]
+        finally:
+            self._protocol = None
+            self._protocol_factory = None  # type: ignore[assignment]
+
+    def _release(self, exc: Optional[BaseException], graceful: bool) -> None:
+        """Close the socket, free the s2n Connection, then connection_lost."""
+        if self._state == self._CLOSED:
+            return
+        self._state = self._CLOSED
+        self._closing = True
+        self._cancel(self._rop)
+        self._cancel(self._wop)
+        for timer in (self._handshake_timer, self._shutdown_timer):
+            if timer is not None:
+                timer.cancel()
+        self._handshake_timer = self._shutdown_timer = None
+        self._wq.clear()
+        self._wsize = 0
+        sock, self._sock = self._sock, None
+        if self._fd_read:
+            self._loop.remove_reader(self._fd)
+        if self._fd_write:
+            self._loop.remove_writer(self._fd)
+        self._fd_read = self._fd_write = False
+        try:
+            self._conn.free()
+        except S2NError:  # pragma: no cover - only if a call is in progress elsewhere
+            pass
+        if sock is not None:
+            if graceful:
+                _discard_input(sock)
+            sock.close()
+        if self._server is not None:
+            self._server._detach(self)
+            self._server = None
+        self._notify_lost(exc)
+
+    def __del__(self, _warn=warnings.warn) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            sock.close()
+
+    # the rest of the Transport interface
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[return-value]
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+
+def _discard_input(sock: socket.socket, limit: int = 1 << 20) -> None:
+    """Read what the peer sent that nobody will read: closing a TCP socket
+    with unread input sends RST instead of FIN, and RST can destroy our own
+    last bytes (the close_notify) before the peer reads them."""
+    try:
+        while limit > 0:
+            data = sock.recv(65536)
+            if not data:
+                return
+            limit -= len(data)
+    except OSError:
+        pass
+
+
+def _new_connection(mode: Mode, config: Config, sock: socket.socket,
+                    server_hostname: Optional[str] = None) -> Connection:
+    conn = Connection(mode, config)
+    try:
+        conn.set_blinding(Blinding.SELF_SERVICE)
+        conn.prefer_throughput()
+        conn.set_recv_buffering(True)
+        if server_hostname:
+            conn.set_server_name(server_hostname)
+        conn.set_fd(sock)
+    except BaseException:
+        conn.free()
+        raise
+    return conn
+
+
+def _timeouts(kwargs: dict, handshake_timeout, shutdown_timeout):
+    """Accept asyncio's ssl_* names too."""
+    if "ssl_handshake_timeout" in kwargs:
+        handshake_timeout = kwargs.pop("ssl_handshake_timeout")
+    if "ssl_shutdown_timeout" in kwargs:
+        shutdown_timeout = kwargs.pop("ssl_shutdown_timeout")
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    for name, value in (("handshake_timeout", handshake_timeout), ("shutdown_timeout", shutdown_timeout)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} should be a positive number, got {value}")
+    return handshake_timeout, shutdown_timeout
+
+
+# client
+
+
+async def _connect(loop, host, port, *, family, proto, flags, local_addr) -> socket.socket:
+    infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM,
+                                   proto=proto, flags=flags)
+    if not infos:
+        raise OSError("getaddrinfo() returned empty list")
+    local_infos = None
+    if local_addr is not None:
+        local_infos = await loop.getaddrinfo(*local_addr, family=family, type=socket.SOCK_STREAM,
+                                             proto=proto, flags=flags)
+        if not local_infos:
+            raise OSError("getaddrinfo() returned empty list")
+    errors = []
+    for fam, type_, proto_, _, address in infos:
+        sock = socket.socket(fam, type_, proto_)
+        try:
+            sock.setblocking(False)
+            if local_infos is not None:
+                for lfam, _, _, _, laddr in local_infos:
+                    if lfam != fam:
+                        continue
+                    try:
+                        sock.bind(laddr)
+                        break
+                    except OSError as exc:
+                        errors.append(OSError(exc.errno, f"error while attempting to bind on "
+                                                         f"address {laddr!r}: {exc.strerror.lower()}"))
+                else:
+                    sock.close()
+                    continue
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            errors.append(exc)
+            sock.close()
+        except BaseException:
+            sock.close()
+            raise
+    if len(errors) == 1:
+        raise errors[0]
+    if errors and all(str(e) == str(errors[0]) for e in errors):
+        raise errors[0]
+    raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
+
+
+async def open_connection(host=None, port=None, *, config: Config, server_hostname: Optional[str] = None,
+                          limit: int = _DEFAULT_LIMIT, family: int = 0, proto: int = 0,
+                          flags: int = 0, sock: Optional[socket.socket] = None, local_addr=None,
+                          handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
+                          shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT, **kwargs):
+    """Connect, run the TLS handshake, return (StreamReader, StreamWriter).
+
+    As `asyncio.open_connection(host, port, ssl=...)`, with `config` (an
+    `s2n.Config`) in place of `ssl`. `server_hostname` (SNI and the name the
+    certificate must match) defaults to `host`; "" sends none. Handshake
+    errors are raised here (an `s2n.S2NError`, or `TimeoutError` after
+    `handshake_timeout` seconds)."""
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be an s2n.Config, not {type(config).__name__}")
+    handshake_timeout, shutdown_timeout = _timeouts(kwargs, handshake_timeout, shutdown_timeout)
+    loop = asyncio.get_running_loop()
+    if server_hostname is None:
+        if not host:
+            raise ValueError("You must set server_hostname when using TLS without a host")
+        server_hostname = host
+    if sock is not None:
+        if host is not None or port is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        sock.setblocking(False)
+    else:
+        if host is None and port is None:
+            raise ValueError("host and port was not specified and no sock specified")
+        sock = await _connect(loop, host, port, family=family, proto=proto, flags=flags,
+                              local_addr=local_addr)
+    transport = None
+    try:
+        _set_nodelay(sock)
+        conn = _new_connection(Mode.CLIENT, config, sock, server_hostname)
+        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        waiter = loop.create_future()
+        transport = S2NTransport(loop, sock, conn, lambda: protocol, waiter=waiter,
+                                 handshake_timeout=handshake_timeout,
+                                 shutdown_timeout=shutdown_timeout)
+        await waiter
+    except BaseException:
+        if transport is not None:
+            transport.abort()
+        else:
+            sock.close()
+        raise
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+    return reader, writer
+
+
+# server
+
+
+class Server(asyncio.AbstractServer):
+    """What `start_server` returns: as `asyncio.Server`."""
+
+    def __init__(self, loop, sockets, protocol_factory, config: Config, backlog: int,
+                 handshake_timeout, shutdown_timeout) -> None:
+        self._loop = loop
+        self._sockets: Optional[list] = sockets
+        self._protocol_factory = protocol_factory
+        self._config = config
+        self._backlog = backlog
+        self._handshake_timeout = handshake_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self._serving = False
+        self._serving_forever_fut: Optional[asyncio.Future] = None
+        self._transports: set = set()
+        self._waiters: Optional[list] = []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} sockets={self.sockets!r}>"
+
+    def get_loop(self):
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    @property
+    def sockets(self) -> tuple:
+        if self._sockets is None:
+            return ()
+        if _TransportSocket is None:  # pragma: no cover
+            return tuple(self._sockets)
+        return tuple(_TransportSocket(s) for s in self._sockets)
+
+    def _start_serving(self) -> None:
+        if self._serving or self._sockets is None:
+            return
+        self._serving = True
+        for sock in self._sockets:
+            sock.listen(self._backlog)
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    async def start_serving(self) -> None:
+        self._start_serving()
+        await asyncio.sleep(0)
+
+    def _accept(self, lsock: socket.socket) -> None:
+        for _ in range(self._backlog):
+            try:
+                sock, _addr = lsock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # out of fds or memory: stop accepting for a moment, as asyncio does
+                    logger.warning("accept() failed (%s); pausing for 1 s", exc)
+                    self._loop.remove_reader(lsock.fileno())
+                    self._loop.call_later(1.0, self._resume_accepting, lsock)
+                    return
+                raise
+            try:
+                sock.setblocking(False)
+                _set_nodelay(sock)
+                conn = _new_connection(Mode.SERVER, self._config, sock)
+            except BaseException as exc:  # noqa: BLE001
+                sock.close()
+                logger.warning("cannot set up a TLS connection: %s", exc)
+                continue
+            S2NTransport(self._loop, sock, conn, self._protocol_factory, server=self,
+                         handshake_timeout=self._handshake_timeout,
+                         shutdown_timeout=self._shutdown_timeout)
+
+    def _resume_accepting(self, lsock: socket.socket) -> None:
+        if self._serving and self._sockets is not None and lsock in self._sockets:
+            self._loop.add_reader(lsock.fileno(), self._accept, lsock)
+
+    def _attach(self, transport: S2NTransport) -> None:
+        self._transports.add(transport)
+
+    def _detach(self, transport: S2NTransport) -> None:
+        self._transports.discard(transport)
+        if not self._transports and self._sockets is None:
+            self._wakeup()
+
+    def _wakeup(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def close(self) -> None:
+        """Stop listening; connections stay open (see close_clients())."""
+        sockets = self._sockets
+        if sockets is None:
+            return
+        self._sockets = None
+        for sock in sockets:
+            if self._serving:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._serving = False
+        fut = self._serving_forever_fut
+        if fut is not None and not fut.done():
+            fut.cancel()
+            self._serving_forever_fut = None
+        if not self._transports:
+            self._wakeup()
+
+    def close_clients(self) -> None:
+        for transport in list(self._transports):
+            transport.close()
+
+    def abort_clients(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Once close() was called: until every connection has closed too."""
+        if self._waiters is None:
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever_fut is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._sockets is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        self._start_serving()
+        self._serving_forever_fut = self._loop.create_future()
+        try:
+            await self._serving_forever_fut
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever_fut = None
+
+
+def _listening_sockets(infos, reuse_address, reuse_port) -> list:
+    sockets = []
+    try:
+        for af, type_, proto, _, address in infos:
+            try:
+                sock = socket.socket(af, type_, proto)
+            except OSError:
+                continue  # e.g. IPv6 not supported
+            sockets.append(sock)
+            if reuse_address:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, True)
+            if af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+            try:
+                sock.bind(address)
+            except OSError as err:
+                raise OSError(err.errno, f"error while attempting to bind on address "
+                                         f"{address!r}: {err.strerror.lower()}") from None
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+async def start_server(client_connected_cb, host=None, port=None, *, config: Config,
+                       limit: int = _DEFAULT_LIMIT, family: int = socket.AF_UNSPEC,
+                       flags: int = socket.AI_PASSIVE, sock: Optional[socket.socket] = None,
+                       backlog: int = 100, reuse_address: Optional[bool] = None,
+                       reuse_port: Optional[bool] = None, start_serving: bool = True,
+                       handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
+                       shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT, **kwargs) -> Server:
+    """Listen; for each connection whose TLS handshake succeeds, call
+    `client_connected_cb(reader, writer)` (a coroutine function is run as a
+    task). As `asyncio.start_server(..., ssl=...)`, with `config` in place
+    of `ssl`. Failed handshakes are logged (logger "s2n.asyncio") and the
+    server keeps serving."""
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be an s2n.Config, not {type(config).__name__}")
+    handshake_timeout, shutdown_timeout = _timeouts(kwargs, handshake_timeout, shutdown_timeout)
+    loop = asyncio.get_running_loop()
+
+    def factory():
+        reader = asyncio.StreamReader(limit=limit, loop=loop)
+        return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
+
+    if host is not None or port is not None:
+        if sock is not None:
+            raise ValueError("host/port and sock can not be specified at the same time")
+        if reuse_address is None:
+            reuse_address = hasattr(socket, "SO_REUSEADDR")
+        if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+            raise ValueError("reuse_port not supported by socket module")
+        if host == "":
+            hosts = [None]
+        elif isinstance(host, str) or not hasattr(host, "__iter__"):
+            hosts = [host]
+        else:
+            hosts = list(host)
+        infos = []
+        for h in hosts:
+            got = await loop.getaddrinfo(h, port, family=family, type=socket.SOCK_STREAM,
+                                         flags=flags)
+            if not got:
+                raise OSError(f"getaddrinfo({h!r}) returned empty list")
+            infos.extend(got)
+        seen = set()
+        unique = []
+        for info in infos:
+            key = (info[0], info[4])
+            if key not in seen:
+                seen.add(key)
+                unique.append(info)
+        sockets = _listening_sockets(unique, reuse_address, reuse_port)
+    else:
+        if sock is None:
+            raise ValueError("Neither host/port nor sock were specified")
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        sock.setblocking(False)
+        sockets = [sock]
+    server = Server(loop, sockets, factory, config, backlog, handshake_timeout, shutdown_timeout)
+    if start_serving:
+        server._start_serving()
+        await asyncio.sleep(0)
+    return server
