@@ -231,6 +231,10 @@ class TLSSocket:
     def getsockname(self) -> Any:
         return self._sock.getsockname()
 
+    def shutdown_send(self) -> None:
+        """TLS half-close: send close_notify, keep receiving until recv() gives b""."""
+        self._run(_io.close_notify(self._check()))
+
     def unwrap(self) -> _socket.socket:
         """Full TLS shutdown (close_notify both ways), then the plain socket,
         with the timeout this TLSSocket had."""

@@ -1,0 +1,72 @@
+"""Command line: client and server in the spirit of s2n-tls's s2nc/s2nd, a demo, a bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("-c", "--ciphers", metavar="POLICY", help="s2n-tls security policy (default: s2n-tls's default)")
+    p.add_argument("--cert", action="append", default=[], help="PEM certificate chain (repeatable)")
+    p.add_argument("--key", action="append", default=[], help="PEM private key (repeatable, pairs with --cert)")
+    p.add_argument("-f", "--ca-file", help="trust the CAs in this PEM file")
+    p.add_argument("-d", "--ca-dir", help="trust the CAs in this hashed directory")
+    p.add_argument("--insecure", action="store_true", help="INSECURE: do not verify the peer's certificate")
+    p.add_argument("-a", "--alpn", help="comma-separated ALPN protocols")
+    p.add_argument("-m", "--mutualAuth", action="store_true", help="mutual TLS (client certificates)")
+    p.add_argument("--corked-io", action="store_true", help="TCP_CORK during the handshake")
+    p.add_argument("--prefer-throughput", action="store_true")
+    p.add_argument("--prefer-low-latency", action="store_true")
+    p.add_argument("--self-service-blinding", action="store_true",
+                   help="self-service blinding (the default here; accepted for s2nc/s2nd compatibility)")
+    p.add_argument("-T", "--no-session-ticket", action="store_true")
+    p.add_argument("--non-blocking", action="store_true", help="non-blocking IO (the default here)")
+    p.add_argument("--max-blinding-delay", type=int, metavar="SECONDS",
+                   help="cap s2n-tls's blinding delay after errors (0: none, for test harnesses)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print connection details")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m s2n", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    pc = sub.add_parser("client", help="connect, send stdin, print what the server sends")
+    _common(pc)
+    pc.add_argument("--server-name", help="SNI and the name to verify (default: HOST)")
+    pc.add_argument("--timeout", type=float, default=30.0, help="connect/handshake timeout, seconds")
+
+    ps = sub.add_parser("server", help="serve TLS connections")
+    _common(ps)
+    ps.add_argument("--echo", action="store_true", help="send every byte received back")
+    ps.add_argument("--https-server", action="store_true", help="answer HTTP requests with HTTP/1.0 200")
+    ps.add_argument("--parallelize", action="store_true",
+                    help="serve connections concurrently (always the case here)")
+    ps.add_argument("--max-conns", type=int, default=1024, help="concurrent connections at most")
+    ps.add_argument("--handshake-timeout", type=float, default=10.0)
+    ps.add_argument("--idle-timeout", type=float, default=300.0)
+
+    pd = sub.add_parser("demo", help="a loopback handshake and transfer, no files needed")
+    pd.add_argument("--mib", type=int, default=64, help="MiB to transfer")
+
+    pb = sub.add_parser("bench", help="this package against Python's ssl, side by side")
+    pb.add_argument("--json", action="store_true", help="machine-readable output")
+    pb.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement")
+
+    args = parser.parse_args(argv)
+    if args.command == "client":
+        from .client import run
+    elif args.command == "server":
+        from .server import run
+    elif args.command == "demo":
+        from .demo import run
+    else:
+        from .bench import run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,108 @@
+"""`python -m s2n client HOST PORT`: stdin to the peer, the peer's data to stdout."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+import threading
+
+import s2n
+
+from ._common import build_config, describe, err, reason, tune
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def run(args) -> int:
+    if args.max_blinding_delay is None:
+        # Blinding protects a server from timing attacks; a command-line
+        # client that failed has nothing to hide and should exit at once
+        # (s2n-tls's own s2nc does the same).
+        args.max_blinding_delay = 0
+    try:
+        cfg = build_config(args, server=False)
+    except (s2n.S2NError, OSError, ValueError) as e:
+        err(f"s2n client: configuration: {reason(e)}")
+        return 2
+    name = args.server_name or args.host
+    try:
+        sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    except OSError as e:
+        err(f"s2n client: cannot connect to {args.host}:{args.port}: {reason(e)}")
+        return 1
+    tls = s2n.TLSSocket(sock, cfg, do_handshake_on_connect=False)
+    conn = tls.connection
+    if _is_ip(name):
+        # IP literals are not sent as SNI; the certificate must name the IP.
+        want = str(ipaddress.ip_address(name))
+        conn.set_verify_host_callback(lambda n: n == want)
+    else:
+        conn.set_server_name(name)
+        tls.server_hostname = name
+    tune(conn, args)
+    if args.corked_io:
+        conn.use_corked_io()
+    try:
+        tls.do_handshake()
+    except (s2n.S2NError, OSError) as e:
+        err(f"s2n client: handshake with {args.host}:{args.port} failed: {reason(e)}")
+        tls.close()
+        return 1
+    if not args.quiet:
+        err(f"s2n client: connected: {describe(conn)}")
+    tls.settimeout(None)
+    failure = []
+    half_closed = threading.Event()
+
+    def pump_stdin() -> None:
+        try:
+            # os.read, not sys.stdin.buffer: a daemon thread blocked inside the
+            # buffered reader holds its lock, and the interpreter aborts at exit.
+            fd = sys.stdin.fileno()
+            while True:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                tls.sendall(data)
+            half_closed.set()  # before: the peer may react to it at once
+            tls.shutdown_send()  # TLS half-close: keep reading what the server sends
+        except (s2n.S2NError, OSError) as e:
+            failure.append(e)
+
+    writer = threading.Thread(target=pump_stdin, daemon=True)
+    writer.start()
+    out = sys.stdout.buffer
+    buf = bytearray(65536)
+    try:
+        while True:
+            n = tls.recv_into(buf)
+            if n == 0:
+                break
+            out.write(buf[:n])
+            out.flush()
+    except s2n.ClosedError as e:
+        # TLS 1.2 has no half-close: after our close_notify, a peer may close
+        # the TCP connection without answering one. That is the end of the
+        # data, not a truncation. In TLS 1.3 it still is an error.
+        tls12 = conn.get_actual_protocol_version() < s2n.ProtocolVersion.TLS1_3
+        if not (half_closed.is_set() and tls12):
+            err(f"s2n client: the server closed the connection without close_notify ({e.name})")
+            tls.close()
+            return 1
+    except (s2n.S2NError, OSError) as e:
+        err(f"s2n client: {reason(e)}")
+        tls.close()
+        return 1
+    tls.close()
+    if failure:
+        err(f"s2n client: sending failed: {reason(failure[0])}")
+        return 1
+    return 0
