@@ -17,7 +17,7 @@ from typing import Any, Optional, Tuple, Union
 
 from . import _io
 from ._enums import Blinding, Blocked, Mode
-from ._errors import ClosedError, S2NError, WantReadError, WantWriteError
+from ._errors import BlockedError, ClosedError, S2NError, WantReadError, WantWriteError
 from .config import Config
 from .connection import Connection
 
@@ -137,10 +137,12 @@ class TLSSocket:
         return _io.run_sync(steps, self._runner())
 
     def _check(self) -> Connection:
-        if self._closed:
-            raise OSError(9, "Bad file descriptor: the TLSSocket is closed")
         if not self._handshake_done:
+            if self._closed:
+                raise OSError(9, "Bad file descriptor: the TLSSocket is closed")
             self.do_handshake()
+        elif self._closed:
+            raise OSError(9, "Bad file descriptor: the TLSSocket is closed")
         return self.connection
 
     # the socket API
@@ -152,23 +154,48 @@ class TLSSocket:
             self._run(_io.handshake(self.connection))
             self._handshake_done = True
 
+    # Each call first tries s2n-tls once, directly: the common case costs one
+    # C call. Only when it reports BLOCKED does the `_io` state machine take
+    # over, with its waiting and retries.
+
     def send(self, data: Union[bytes, bytearray, memoryview]) -> int:
-        return self._run(_io.send(self._check(), data))  # type: ignore[return-value]
+        conn = self._check()
+        try:
+            return conn.send(data)
+        except BlockedError:
+            return self._run(_io.send(conn, data))  # type: ignore[return-value]
 
     def sendall(self, data: Union[bytes, bytearray, memoryview]) -> None:
-        self._run(_io.sendall(self._check(), data))
+        conn = self._check()
+        view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        try:
+            sent = conn.send(view)
+        except BlockedError:
+            sent = 0
+        if sent < len(view):
+            self._run(_io.sendall(conn, view[sent:]))
 
     def recv(self, bufsize: int = 16384) -> bytes:
+        conn = self._check()
         try:
-            return self._run(_io.recv(self._check(), bufsize))  # type: ignore[return-value]
+            try:
+                return conn.recv(bufsize)
+            except BlockedError:
+                return self._run(_io.recv(conn, bufsize))  # type: ignore[return-value]
         except ClosedError:
             if self.suppress_ragged_eofs:
                 return b""
             raise
 
     def recv_into(self, buffer: Union[bytearray, memoryview], nbytes: int = 0) -> int:
+        conn = self._check()
         try:
-            return self._run(_io.recv_into(self._check(), buffer, nbytes))  # type: ignore[return-value]
+            try:
+                return conn.recv_into(buffer, nbytes)
+            except BlockedError:
+                return self._run(_io.recv_into(conn, buffer, nbytes))  # type: ignore[return-value]
         except ClosedError:
             if self.suppress_ragged_eofs:
                 return 0
