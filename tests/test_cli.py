@@ -166,6 +166,40 @@ def test_openssl_s_client_to_s2n_server(pki, server, flags):
     assert sha(got) == sha(MIB), err[-500:]
 
 
+def test_openssl_s_client_to_s2n_server_rsa_certificate(pki, server):
+    srv = server("--echo", cert="server-rsa")
+    got, err = _drive(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-quiet",
+                       "-servername", "localhost", "-CAfile", str(pki.path("ca.pem")),
+                       "-verify_return_error"], MIB, len(MIB))
+    assert sha(got) == sha(MIB), err[-500:]
+
+
+def test_openssl_s_client_mutual_auth(pki, server):
+    srv = server("--echo", "--mutualAuth", "--ca-file", str(pki.path("ca.pem")))
+    common = ["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-quiet",
+              "-servername", "localhost", "-CAfile", str(pki.path("ca.pem")), "-verify_return_error"]
+    got, err = _drive([*common, "-cert", str(pki.path("client.pem")), "-key", str(pki.path("client.key"))],
+                      MIB, len(MIB))
+    assert sha(got) == sha(MIB), err[-500:]
+    # without a client certificate no application data comes back
+    got, _ = _drive(common, b"must not flow\n", 14, timeout=10)
+    assert got == b""
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+     "s2n-tls's default policy offers no TLS 1.2 ChaCha20 suite for ECDSA"),
+    (["-tls1_1"], "the default policy's minimum is TLS 1.2"),
+])
+def test_expected_failures_by_policy(pki, server, flags, why):
+    """Cases s2n-tls's default policy rejects by design: no data may flow."""
+    srv = server("--echo")
+    got, _ = _drive(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-quiet",
+                     "-servername", "localhost", "-CAfile", str(pki.path("ca.pem")), *flags],
+                    b"hello\n", 6, timeout=10)
+    assert got == b"", why
+
+
 def test_openssl_alpn(pki, server):
     srv = server("--echo", "--alpn", "h2,http/1.1")
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-alpn", "http/1.1",
