@@ -102,3 +102,36 @@ def py_verify_host_trampoline(host, length, data):
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
         stash(e)
         return 0
+
+
+class SessionTicketCallback:
+    """`fn(ticket: bytes, lifetime: int)` receives each session ticket (clients)."""
+
+    __slots__ = ("fn", "handle")
+
+    def __init__(self, fn: Callable[[bytes, int], None]) -> None:
+        if not callable(fn):
+            raise TypeError(f"callback must be callable, not {type(fn).__name__}")
+        self.fn = fn
+        self.handle = ffi.new_handle(self)
+
+
+@ffi.def_extern(error=-1)
+def py_session_ticket_trampoline(conn, ctx, ticket):
+    from ._lib import lib
+
+    try:
+        size = ffi.new("size_t *")
+        lifetime = ffi.new("uint32_t *")
+        if (lib.s2n_session_ticket_get_data_len(ticket, size) < 0
+                or lib.s2n_session_ticket_get_lifetime(ticket, lifetime) < 0):
+            return -1
+        data = ffi.new("uint8_t[]", size[0])
+        if lib.s2n_session_ticket_get_data(ticket, size[0], data) < 0:
+            return -1
+        # The ticket object lives only during this call: hand over a copy.
+        ffi.from_handle(ctx).fn(ffi.unpack(ffi.cast("char *", data), size[0]), lifetime[0])
+        return 0
+    except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
+        stash(e)
+        return -1

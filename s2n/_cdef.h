@@ -50,6 +50,19 @@ int s2n_config_set_max_blinding_delay(struct s2n_config *config, uint32_t second
 int s2n_config_set_verify_host_callback(struct s2n_config *config, s2n_verify_host_fn, void *data);
 int s2n_config_set_send_buffer_size(struct s2n_config *config, uint32_t size);
 
+/* session resumption */
+struct s2n_session_ticket;
+typedef int (*s2n_session_ticket_fn)(struct s2n_connection *conn, void *ctx, struct s2n_session_ticket *ticket);
+int s2n_config_add_ticket_crypto_key(struct s2n_config *config, const uint8_t *name, uint32_t name_len,
+        uint8_t *key, uint32_t key_len, uint64_t intro_time_in_seconds_from_epoch);
+int s2n_config_set_session_ticket_cb(struct s2n_config *config, s2n_session_ticket_fn callback, void *ctx);
+int s2n_session_ticket_get_data_len(struct s2n_session_ticket *ticket, size_t *data_len);
+int s2n_session_ticket_get_data(struct s2n_session_ticket *ticket, size_t max_data_len, uint8_t *data);
+int s2n_session_ticket_get_lifetime(struct s2n_session_ticket *ticket, uint32_t *session_lifetime);
+int s2n_connection_set_session(struct s2n_connection *conn, const uint8_t *session, size_t length);
+int s2n_connection_get_session(struct s2n_connection *conn, uint8_t *session, size_t max_length);
+int s2n_connection_get_session_length(struct s2n_connection *conn);
+
 /* connection */
 struct s2n_connection *s2n_connection_new(s2n_mode mode);
 int s2n_connection_set_config(struct s2n_connection *conn, struct s2n_config *config);
@@ -114,6 +127,7 @@ int py_shutdown_send(struct s2n_connection *c);
 /* Python trampolines (s2n/_callbacks.py) */
 extern "Python" int py_recv_trampoline(void *ctx, uint8_t *buf, uint32_t len);
 extern "Python" int py_send_trampoline(void *ctx, const uint8_t *buf, uint32_t len);
+extern "Python" int py_session_ticket_trampoline(struct s2n_connection *conn, void *ctx, struct s2n_session_ticket *ticket);
 extern "Python" uint8_t py_verify_host_trampoline(const char *host_name, size_t host_name_len, void *data);
 
 /* MemoryBIO (_glue.c) */

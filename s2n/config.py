@@ -55,6 +55,7 @@ class Config:
         self._frozen = False
         self._chains: List = []  # borrowed by the config: freed after it
         self._verify_host: Optional[_callbacks.VerifyHostCallback] = None
+        self._ticket_cb: Optional[_callbacks.SessionTicketCallback] = None
 
     def __del__(self, _cfree=lib.s2n_config_free, _kfree=lib.s2n_cert_chain_and_key_free) -> None:
         ptr = getattr(self, "_ptr", None)
@@ -165,6 +166,29 @@ class Config:
         if not 0 <= int(seconds) < 2**32:
             raise ValueError("seconds must be in 0..2**32-1")
         check(lib.s2n_config_set_max_blinding_delay(self._mutable(), int(seconds)))
+
+    # session resumption
+
+    def add_ticket_crypto_key(self, name: Union[str, bytes], key: bytes,
+                              intro_time: int = 0) -> None:
+        """Server: a key to encrypt session tickets (`key`: 16+ random bytes,
+        secret; `name` identifies it; `intro_time`: seconds since the epoch
+        when it starts being used, 0 for now). The one change s2n-tls allows
+        on a Config in use, for key rotation."""
+        name_b = name.encode() if isinstance(name, str) else bytes(name)
+        key_b = bytes(key)
+        check(lib.s2n_config_add_ticket_crypto_key(
+            self._ptr, name_b, len(name_b), ffi.from_buffer("uint8_t[]", key_b), len(key_b),
+            int(intro_time)))
+
+    def set_session_ticket_callback(self, fn: Callable[[bytes, int], None]) -> None:
+        """Client: `fn(session, lifetime_seconds)` for each session ticket the
+        server sends (in TLS 1.3 they arrive after the handshake, while
+        receiving). Pass `session` to `Connection.set_session` to resume."""
+        ptr = self._mutable()
+        cb = _callbacks.SessionTicketCallback(fn)
+        check(lib.s2n_config_set_session_ticket_cb(ptr, lib.py_session_ticket_trampoline, cb.handle))
+        self._ticket_cb = cb
 
     def set_send_buffer_size(self, size: int) -> None:
         check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))

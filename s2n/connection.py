@@ -177,6 +177,22 @@ class Connection:
             self._conn(), lib.py_verify_host_trampoline, cb.handle))
         self._io_refs["verify_host"] = cb
 
+    def set_session(self, session: bytes) -> None:
+        """Client: resume the session saved from an earlier connection."""
+        data = bytes(session)
+        check(lib.s2n_connection_set_session(self._conn(), ffi.from_buffer("uint8_t[]", data), len(data)))
+
+    def get_session(self) -> bytes:
+        """The session state to resume later (TLS 1.2; for TLS 1.3 prefer
+        Config.set_session_ticket_callback: tickets arrive after the handshake)."""
+        ptr = self._conn()
+        n = check(lib.s2n_connection_get_session_length(ptr))
+        if n == 0:
+            return b""
+        buf = ffi.new("uint8_t[]", n)
+        got = check(lib.s2n_connection_get_session(ptr, buf, n))
+        return ffi.unpack(ffi.cast("char *", buf), got)
+
     def free_handshake(self) -> None:
         """Release memory only the handshake needed (after negotiate)."""
         check(lib.s2n_connection_free_handshake(self._conn()))
