@@ -207,7 +207,13 @@ static size_t py_bio_read_locked(py_bio *b, uint8_t *out, size_t n)
     if (n > avail) n = avail;
     memcpy(out, b->buf + b->start, n);
     b->start += n;
-    if (b->start == b->end) b->start = b->end = 0;
+    if (b->start == b->end) {
+        /* Drained: give the memory back, so idle connections hold none
+         * (malloc reuses the block at once while data keeps flowing). */
+        free(b->buf);
+        b->buf = NULL;
+        b->cap = b->start = b->end = 0;
+    }
     return n;
 }
 

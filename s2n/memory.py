@@ -29,7 +29,6 @@ class MemoryBIO:
         if bio == ffi.NULL:
             raise MemoryError("cannot allocate a MemoryBIO")
         self._bio = bio
-        self._scratch = None
 
     def __del__(self, _free=lib.py_bio_free) -> None:
         bio = getattr(self, "_bio", None)
@@ -72,11 +71,9 @@ class MemoryBIO:
             n = pending
         if n == 0:
             return b""
-        scratch = self._scratch
-        if scratch is None or len(scratch) < n:
-            scratch = _raw_alloc("char[]", max(n, 65536))
-            if n <= 1 << 20:
-                self._scratch = scratch
+        # A fresh, uncleared block per call: malloc reuses it at once, and an
+        # idle MemoryBIO keeps no memory.
+        scratch = _raw_alloc("char[]", n)
         got = lib.py_bio_read(self._bio, scratch, n)
         return ffi.unpack(scratch, got)
 

@@ -1,0 +1,487 @@
+"""The benchmark suite: this package against Python's ssl, same machine, one run.
+
+    python bench/run.py [--rounds 5] [--quick] [--json results.json] [--only bulk,handshake,rtt,rss]
+
+Every figure is measured for s2n and for ssl in interleaved rounds; the table
+gives medians, min-max and the median of the per-round ratios. Bulk transfers
+run sender and receiver in separate processes over loopback TCP; handshakes
+run both peers in one thread through memory buffers (no sockets: the cost of
+the handshake itself); round trips ping-pong 64 bytes over a socketpair; RSS
+per idle connection is measured in a fresh interpreter per side.
+
+TLS 1.3 everywhere. Python's ssl cannot choose TLS 1.3 suites, so its suite is
+set through libssl with ctypes (`SSL_CTX_set_ciphersuites`) to match s2n's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import gc
+import json
+import multiprocessing as mp
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import make_pki, rss_kib  # noqa: E402
+
+import s2n  # noqa: E402
+
+CIPHERS = {  # name: (s2n security policy, OpenSSL TLS 1.3 suite)
+    "AES-128-GCM": ("default_tls13", "TLS_AES_128_GCM_SHA256"),
+    "AES-256-GCM": ("20251113", "TLS_AES_256_GCM_SHA384"),
+}
+
+
+# --- configuration ------------------------------------------------------------
+
+def _libssl():
+    for name in ("libssl.so.3", ctypes.util.find_library("ssl")):
+        if name:
+            try:
+                return ctypes.CDLL(name)
+            except OSError:
+                pass
+    return None
+
+
+def ssl_set_suites(ctx: ssl.SSLContext, suite: str) -> None:
+    """CPython keeps the SSL_CTX pointer right after the object header."""
+    lib = _libssl()
+    if lib is None:
+        raise RuntimeError("libssl not found: cannot pin the TLS 1.3 suite")
+    ptr = ctypes.c_void_p.from_address(id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    if lib.SSL_CTX_set_ciphersuites(ctypes.c_void_p(ptr), suite.encode()) != 1:
+        raise RuntimeError(f"SSL_CTX_set_ciphersuites({suite}) failed")
+
+
+def s2n_cfgs(d: Path, cipher="AES-128-GCM", cert="server", tickets=False):
+    sc, cc = s2n.Config(), s2n.Config()
+    sc.add_cert_chain_and_key(d / f"{cert}.pem", d / f"{cert}.key")
+    cc.add_pem_to_trust_store(d / "ca.pem")
+    for c in (sc, cc):
+        c.set_cipher_preferences(CIPHERS[cipher][0])
+    if tickets:
+        sc.set_session_tickets_onoff(True)
+        sc.add_ticket_crypto_key("bench", os.urandom(32))
+        cc.set_session_tickets_onoff(True)
+    return sc, cc
+
+
+def ssl_ctxs(d: Path, cipher="AES-128-GCM", cert="server"):
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(d / f"{cert}.pem", d / f"{cert}.key")
+    sctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    cctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+    for c in (sctx, cctx):
+        ssl_set_suites(c, CIPHERS[cipher][1])
+    return sctx, cctx
+
+
+def make_all(d: Path) -> None:
+    make_pki(d)
+
+    def run(*a):
+        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-out", "rsa.csr",
+        "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", "rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "rsa.pem", "-days", "2", "-extfile", "ext")
+
+
+# --- bulk -----------------------------------------------------------------------
+
+def _bulk_receiver(kind, d, cipher, q, total, chunk):
+    d = Path(d)
+    with socket.create_server(("127.0.0.1", 0)) as lsock:
+        q.put(lsock.getsockname()[1])
+        sock, _ = lsock.accept()
+        buf = bytearray(max(chunk, 65536))
+        got = 0
+        if kind == "ssl":
+            sctx, _ = ssl_ctxs(d, cipher)
+            tls = sctx.wrap_socket(sock, server_side=True)
+            recv_into = tls.recv_into
+        elif kind == "tlssocket":
+            sc, _ = s2n_cfgs(d, cipher)
+            tls = s2n.wrap_socket(sock, sc, server_side=True)
+            recv_into = tls.recv_into
+        else:  # the fd Connection, blocking, as the C API does it
+            sc, _ = s2n_cfgs(d, cipher)
+            tls = s2n.Connection(s2n.Mode.SERVER, sc)
+            tls.set_fd(sock)
+            if kind == "conn-tuned":
+                tls.prefer_throughput()
+                tls.set_recv_buffering(True)
+            tls.negotiate()
+            recv_into = tls.recv_into
+        while got < total:
+            n = recv_into(buf)
+            if not n:
+                break
+            got += n
+        if kind in ("conn", "conn-tuned"):
+            tls.send(b"k")
+        else:
+            tls.sendall(b"k")
+        q.put(got)
+        sock.close()
+
+
+def bulk_round(kind, d, cipher, total, chunk):
+    q = mp.Queue()
+    p = mp.Process(target=_bulk_receiver, args=(kind, str(d), cipher, q, total, chunk))
+    p.start()
+    port = q.get(timeout=60)
+    sock = socket.create_connection(("127.0.0.1", port))
+    if kind == "ssl":
+        _, cctx = ssl_ctxs(d, cipher)
+        tls = cctx.wrap_socket(sock, server_hostname="localhost")
+        send_all, recv1, negotiated = tls.sendall, tls.recv, tls.cipher()[0]
+    elif kind == "tlssocket":
+        _, cc = s2n_cfgs(d, cipher)
+        tls = s2n.wrap_socket(sock, cc, server_hostname="localhost")
+        send_all, recv1, negotiated = tls.sendall, tls.recv, tls.cipher()[0]
+    else:
+        _, cc = s2n_cfgs(d, cipher)
+        conn = s2n.Connection(s2n.Mode.CLIENT, cc)
+        conn.set_fd(sock)
+        conn.set_server_name("localhost")
+        if kind == "conn-tuned":
+            conn.prefer_throughput()
+            conn.set_recv_buffering(True)
+        conn.negotiate()
+
+        def send_all(data, conn=conn):
+            view = memoryview(data)
+            while view:
+                view = view[conn.send(view):]
+
+        recv1, negotiated = conn.recv, conn.get_cipher()
+    data = os.urandom(chunk)
+    start = time.perf_counter()
+    sent = 0
+    while sent < total:
+        send_all(data)
+        sent += chunk
+    assert recv1(1) == b"k"
+    elapsed = time.perf_counter() - start
+    got = q.get(timeout=60)
+    p.join(30)
+    sock.close()
+    assert got >= total
+    return total / elapsed / 1e6, negotiated
+
+
+def bulk_membio_s2n(d, cipher, total, chunk):
+    sc, cc = s2n_cfgs(d, cipher)
+    srv, cli = s2n.Connection(s2n.Mode.SERVER, sc), s2n.Connection(s2n.Mode.CLIENT, cc)
+    si, so, ci, co = (s2n.MemoryBIO() for _ in range(4))
+    srv.set_memory_io(si, so)
+    cli.set_memory_io(ci, co)
+    cli.set_server_name("localhost")
+    for conn in (srv, cli):
+        conn.prefer_throughput()
+    _pump_s2n(cli, srv, si, so, ci, co)
+    data, buf = os.urandom(chunk), bytearray(chunk)
+    start = time.perf_counter()
+    moved = 0
+    while moved < total:
+        view = memoryview(data)
+        while view:
+            view = view[cli.send(view):]
+        si.write(co.read())
+        got = 0
+        while got < chunk:
+            got += srv.recv_into(buf)
+        moved += chunk
+    return total / (time.perf_counter() - start) / 1e6, cli.get_cipher()
+
+
+def bulk_membio_ssl(d, cipher, total, chunk):
+    sctx, cctx = ssl_ctxs(d, cipher)
+    si, so, ci, co = (ssl.MemoryBIO() for _ in range(4))
+    srv = sctx.wrap_bio(si, so, server_side=True)
+    cli = cctx.wrap_bio(ci, co, server_hostname="localhost")
+    _pump_ssl(cli, srv, si, so, ci, co)
+    data, buf = os.urandom(chunk), bytearray(chunk)
+    start = time.perf_counter()
+    moved = 0
+    while moved < total:
+        view = memoryview(data)
+        while view:
+            view = view[cli.write(view):]
+        si.write(co.read())
+        got = 0
+        while got < chunk:
+            got += srv.read(chunk - got, memoryview(buf)[got:])
+        moved += chunk
+    return total / (time.perf_counter() - start) / 1e6, cli.cipher()[0]
+
+
+# --- handshakes -------------------------------------------------------------------
+
+def _pump_s2n(cli, srv, si, so, ci, co):
+    done = [False, False]
+    for _ in range(100):
+        for i, conn in enumerate((cli, srv)):
+            if not done[i]:
+                try:
+                    conn.negotiate()
+                    done[i] = True
+                except s2n.BlockedError:
+                    pass
+        si.write(co.read())
+        ci.write(so.read())
+        if all(done):
+            return
+    raise RuntimeError("s2n handshake stalled")
+
+
+def _pump_ssl(cli, srv, si, so, ci, co):
+    done = [False, False]
+    for _ in range(100):
+        for i, obj in enumerate((cli, srv)):
+            if not done[i]:
+                try:
+                    obj.do_handshake()
+                    done[i] = True
+                except ssl.SSLWantReadError:
+                    pass
+        si.write(co.read())
+        ci.write(so.read())
+        if all(done):
+            return
+    raise RuntimeError("ssl handshake stalled")
+
+
+def handshakes_s2n(d, cert, resumed, seconds):
+    sc, cc = s2n_cfgs(d, cert=cert, tickets=resumed)
+    tickets = []
+    if resumed:
+        cc.set_session_ticket_callback(lambda t, life: tickets.append(t))
+
+    def once(session=None):
+        srv, cli = s2n.Connection(s2n.Mode.SERVER, sc), s2n.Connection(s2n.Mode.CLIENT, cc)
+        si, so, ci, co = (s2n.MemoryBIO() for _ in range(4))
+        srv.set_memory_io(si, so)
+        cli.set_memory_io(ci, co)
+        cli.set_server_name("localhost")
+        if session:
+            cli.set_session(session)
+        _pump_s2n(cli, srv, si, so, ci, co)
+        if resumed and not session:
+            srv.send(b"t")  # the ticket follows the handshake: read it
+            ci.write(so.read())
+            cli.recv(1)
+        ok = cli.is_session_resumed() if session else True
+        srv.free()
+        cli.free()
+        return ok
+
+    session = None
+    if resumed:
+        once()
+        session = tickets[-1]
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        assert once(session)
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def handshakes_ssl(d, cert, resumed, seconds):
+    sctx, cctx = ssl_ctxs(d, cert=cert)
+
+    def once(session=None):
+        si, so, ci, co = (ssl.MemoryBIO() for _ in range(4))
+        srv = sctx.wrap_bio(si, so, server_side=True)
+        cli = cctx.wrap_bio(ci, co, server_hostname="localhost", session=session)
+        _pump_ssl(cli, srv, si, so, ci, co)
+        if resumed and session is None:
+            srv.write(b"t")
+            ci.write(so.read())
+            cli.read(1)
+            return cli.session
+        return cli.session_reused if session else True
+
+    session = once() if resumed else None
+    if resumed:
+        once(session)
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        assert once(session)
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+# --- round trips ------------------------------------------------------------------
+
+def rtt(kind, d, seconds):
+    a, b = socket.socketpair()
+    import threading
+
+    box = {}
+    if kind == "s2n":
+        sc, cc = s2n_cfgs(d)
+        t = threading.Thread(target=lambda: box.setdefault("s", s2n.wrap_socket(a, sc, server_side=True)))
+        t.start()
+        cli = s2n.wrap_socket(b, cc, server_hostname="localhost")
+    else:
+        sctx, cctx = ssl_ctxs(d)
+        t = threading.Thread(target=lambda: box.setdefault("s", sctx.wrap_socket(a, server_side=True)))
+        t.start()
+        cli = cctx.wrap_socket(b, server_hostname="localhost")
+    t.join()
+    srv = box["s"]
+    msg = b"p" * 64
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(200):
+            cli.sendall(msg)
+            srv.sendall(srv.recv(64))
+            cli.recv(64)
+        n += 200
+    rate = n / (time.perf_counter() - start)
+    cli.close()
+    srv.close()
+    return rate
+
+
+# --- RSS per idle connection ------------------------------------------------------
+
+def rss_child(kind: str, d: Path, n: int) -> float:
+    """In a fresh interpreter: KiB of RSS per idle client+server pair."""
+    keep = []
+    if kind == "s2n":
+        sc, cc = s2n_cfgs(d)
+    else:
+        sctx, cctx = ssl_ctxs(d)
+    gc.collect()
+    base = rss_kib()
+    for _ in range(n):
+        if kind == "s2n":
+            srv, cli = s2n.Connection(s2n.Mode.SERVER, sc), s2n.Connection(s2n.Mode.CLIENT, cc)
+            si, so, ci, co = (s2n.MemoryBIO() for _ in range(4))
+            srv.set_memory_io(si, so)
+            cli.set_memory_io(ci, co)
+            cli.set_server_name("localhost")
+            _pump_s2n(cli, srv, si, so, ci, co)
+            # what an idle server (and client) does: drop handshake state and buffers
+            for conn in (srv, cli):
+                conn.free_handshake()
+                conn.release_buffers()
+            keep.append((srv, cli, si, so, ci, co))
+        else:
+            si, so, ci, co = (ssl.MemoryBIO() for _ in range(4))
+            srv = sctx.wrap_bio(si, so, server_side=True)
+            cli = cctx.wrap_bio(ci, co, server_hostname="localhost")
+            _pump_ssl(cli, srv, si, so, ci, co)
+            keep.append((srv, cli, si, so, ci, co))
+    gc.collect()
+    return (rss_kib() - base) / n
+
+
+# --- runner ------------------------------------------------------------------------
+
+def summarize(s_vals, o_vals):
+    ratios = [a / b for a, b in zip(s_vals, o_vals)]
+    return {"s2n": statistics.median(s_vals), "ssl": statistics.median(o_vals),
+            "s2n_range": [min(s_vals), max(s_vals)], "ssl_range": [min(o_vals), max(o_vals)],
+            "ratio": statistics.median(ratios), "ratio_range": [min(ratios), max(ratios)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="smaller transfers, shorter runs")
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--only", default="bulk,handshake,rtt,rss")
+    ap.add_argument("--rss-child", nargs=3, metavar=("KIND", "DIR", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        kind, d, n = args.rss_child
+        print(rss_child(kind, Path(d), int(n)))
+        return
+    only = set(args.only.split(","))
+    d = Path(tempfile.mkdtemp(prefix="s2n-bench-"))
+    make_all(d)
+    (d / "server.pem").rename(d / "ecdsa.pem")
+    (d / "server.key").rename(d / "ecdsa.key")
+    for ext in ("pem", "key"):
+        (d / f"server.{ext}").symlink_to(d / f"ecdsa.{ext}")
+    total = (64 if args.quick else 256) << 20
+    secs = 0.5 if args.quick else 1.5
+    results = {}
+
+    def record(name, s_vals, o_vals, unit, extra=""):
+        r = summarize(s_vals, o_vals)
+        r["unit"] = unit
+        results[name] = r
+        print(f"{name:<44}{r['s2n']:>10.0f}{r['ssl']:>10.0f}{r['ratio']:>8.2f}x "
+              f"({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})  {unit} {extra}", flush=True)
+
+    print(f"s2n {s2n.version_info()} vs {ssl.OPENSSL_VERSION}; {args.rounds} interleaved rounds")
+    print(f"{'figure':<44}{'s2n':>10}{'ssl':>10}{'ratio':>9} (per-round range)")
+    if "bulk" in only:
+        for cipher in CIPHERS:
+            for chunk in (16384, 262144):
+                for kind in ("conn", "conn-tuned", "tlssocket"):
+                    s_v, o_v, names = [], [], set()
+                    for _ in range(args.rounds):
+                        v, c = bulk_round(kind, d, cipher, total, chunk)
+                        s_v.append(v)
+                        names.add(c)
+                        v, c = bulk_round("ssl", d, cipher, total, chunk)
+                        o_v.append(v)
+                        names.add(c)
+                    record(f"bulk {kind} {cipher} {chunk // 1024}K", s_v, o_v, "MB/s", sorted(names))
+                s_v, o_v = [], []
+                for _ in range(args.rounds):
+                    s_v.append(bulk_membio_s2n(d, cipher, total // 4, chunk)[0])
+                    o_v.append(bulk_membio_ssl(d, cipher, total // 4, chunk)[0])
+                record(f"bulk MemoryBIO {cipher} {chunk // 1024}K", s_v, o_v, "MB/s")
+    if "handshake" in only:
+        for cert in ("ecdsa", "rsa"):
+            for resumed in (False, True):
+                s_v, o_v = [], []
+                for _ in range(args.rounds):
+                    s_v.append(handshakes_s2n(d, cert, resumed, secs))
+                    o_v.append(handshakes_ssl(d, cert, resumed, secs))
+                record(f"handshakes {'resumed' if resumed else 'full'} {cert.upper()}", s_v, o_v, "/s")
+    if "rtt" in only:
+        s_v, o_v = [], []
+        for _ in range(args.rounds):
+            s_v.append(rtt("s2n", d, secs))
+            o_v.append(rtt("ssl", d, secs))
+        record("64 B round trips", s_v, o_v, "/s")
+    if "rss" in only:
+        n = 300 if args.quick else 1000
+        s_v, o_v = [], []
+        for _ in range(max(1, args.rounds // 2)):
+            for kind, vals in (("s2n", s_v), ("ssl", o_v)):
+                out = subprocess.run([sys.executable, __file__, "--rss-child", kind, str(d), str(n)],
+                                     capture_output=True, text=True, check=True)
+                vals.append(float(out.stdout.strip()))
+        record(f"RSS per idle connection pair ({n})", s_v, o_v, "KiB (lower is better)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"version_info": s2n.version_info(),
+                                               "openssl": ssl.OPENSSL_VERSION,
+                                               "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
