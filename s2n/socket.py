@@ -50,9 +50,9 @@ def wrap_socket(sock: _socket.socket, config: Config, *, server_side: bool = Fal
 class TLSSocket:
     """A TLS connection over a socket, with the methods of `ssl.SSLSocket`.
 
-    Defaults chosen for speed that change no behaviour you asked for:
-    full-size records (`prefer_throughput`) and receive buffering, and
-    self-service blinding (a failing call raises at once; `close()` then
+    Defaults chosen for speed and memory that change no behaviour you asked
+    for: full-size records (`prefer_throughput`), receive buffering, handshake
+    memory freed once the handshake is done, and self-service blinding (a failing call raises at once; `close()` then
     waits out the blinding delay, bounded by the timeout).
 
     `suppress_ragged_eofs=False` (unlike `ssl`'s default): a peer that closes
@@ -153,6 +153,9 @@ class TLSSocket:
         if not self._handshake_done:
             self._run(_io.handshake(self.connection))
             self._handshake_done = True
+            # Handshake-only memory (transcript hashes, key shares...) is
+            # dead weight from here on: most of an idle connection's size.
+            self.connection.free_handshake()
 
     # Each call first tries s2n-tls once, directly: the common case costs one
     # C call. Only when it reports BLOCKED does the `_io` state machine take
