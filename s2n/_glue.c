@@ -208,11 +208,16 @@ static size_t py_bio_read_locked(py_bio *b, uint8_t *out, size_t n)
     memcpy(out, b->buf + b->start, n);
     b->start += n;
     if (b->start == b->end) {
-        /* Drained: give the memory back, so idle connections hold none
-         * (malloc reuses the block at once while data keeps flowing). */
-        free(b->buf);
-        b->buf = NULL;
-        b->cap = b->start = b->end = 0;
+        b->start = b->end = 0;
+        /* Drained: give a small buffer back, so an idle connection holds no
+         * memory (malloc hands the block back at once while data flows). A
+         * large one means bulk traffic: keep it, re-creating it would cost
+         * an mmap and page faults per chunk. */
+        if (b->cap <= 64 * 1024) {
+            free(b->buf);
+            b->buf = NULL;
+            b->cap = 0;
+        }
     }
     return n;
 }
