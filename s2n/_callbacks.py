@@ -26,6 +26,10 @@ def stash(exc: BaseException) -> None:
     _pending.exc = exc
 
 
+def pending() -> bool:
+    return getattr(_pending, "exc", None) is not None
+
+
 def take() -> Optional[BaseException]:
     exc = getattr(_pending, "exc", None)
     if exc is not None:

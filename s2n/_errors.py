@@ -137,6 +137,19 @@ def from_capture(err, conn_ptr=None) -> S2NError:
     return cls(message, **kw)
 
 
+def blocked_error(code: int, blocked: int) -> Optional[BlockedError]:
+    """A BlockedError without the debug string: raised on every would-block,
+    so it is built from cached parts. None if the error is not of the BLOCKED
+    type (s2n_recv sets a blocked status even then)."""
+    etype, name, message = describe(code)
+    if etype != ErrorType.BLOCKED:
+        return None
+    return BlockedError(message, blocked=_BLOCKED[blocked], name=name)
+
+
+_BLOCKED = {int(b): b for b in Blocked}
+
+
 def last_error() -> S2NError:
     """For calls the glue does not wrap: capture s2n_errno right after the failure."""
     return from_capture(lib.py_capture_now())

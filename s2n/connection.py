@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 from . import _callbacks
 from ._enums import Blinding, Mode, ProtocolVersion
-from ._errors import S2NError, check, from_capture, last_error, usage
+from ._errors import S2NError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
 from .config import Config, c_string
 
@@ -254,7 +254,13 @@ class Connection:
 
     def _fail(self, ptr) -> S2NError:
         """The exception for a failed IO call; a callback's own exception wins."""
-        err = from_capture(lib.py_last_error(), ptr)
+        capture = lib.py_last_error()
+        if capture.blocked and not _callbacks.pending():
+            # The common case in non-blocking IO: keep it cheap.
+            blocked = blocked_error(capture.s2n_errno, capture.blocked)
+            if blocked is not None:
+                return blocked
+        err = from_capture(capture, ptr)
         cb_exc = _callbacks.take()
         if cb_exc is None:
             return err
@@ -281,10 +287,18 @@ class Connection:
     def negotiate(self) -> None:
         """Run the handshake. Returns when it is complete; raises BlockedError
         (with `.blocked`) while it needs IO on a non-blocking transport."""
-        def run(ptr):
-            if lib.py_negotiate(ptr) < 0:
-                raise self._fail(ptr)
-        self._both(run, "negotiate")
+        send, recv = self._send, self._recv
+        send.acquire("negotiate")
+        try:
+            recv.acquire("negotiate")
+            try:
+                ptr = self._conn()
+                if lib.py_negotiate(ptr) < 0:
+                    raise self._fail(ptr)
+            finally:
+                recv.release()
+        finally:
+            send.release()
 
     def send(self, data: Buffer) -> int:
         """Encrypt and send; returns the bytes taken (a partial write is
