@@ -143,3 +143,26 @@ def _closing_on_error(fn, sock):
                     pass
             raise
     return run
+
+
+# The interop matrix: every case against a real peer, printed as a table at the end.
+_MATRIX: list = []
+_MATRIX_FILES = ("test_cli.py", "test_interop.py", "test_socket.py", "test_asyncio.py")
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.nodeid.split("::")[0].endswith(_MATRIX_FILES):
+        file, _, case = report.nodeid.partition("::")
+        _MATRIX.append((file.rsplit("/", 1)[-1], case, report.outcome))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _MATRIX:
+        return
+    terminalreporter.write_sep("-", "interop matrix (real peers on loopback)")
+    terminalreporter.write_line(f"{'file':<18} {'case':<86} result")
+    for file, case, outcome in _MATRIX:
+        terminalreporter.write_line(f"{file:<18} {case:<86} {outcome}")
+    terminalreporter.write_line(
+        "expected failures (by design of s2n-tls's default policy), asserted as 'no data flows': "
+        "TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305 (not offered), TLS 1.1 (minimum is TLS 1.2)")

@@ -154,10 +154,13 @@ def _drive(cmd, data: bytes, want: int, timeout=60):
     return bytes(got), err
 
 
-@pytest.mark.parametrize("flags", [["-tls1_2"], ["-tls1_3"], ["-tls1_3", "-groups", "P-256"],
+@pytest.mark.parametrize("flags", [["-tls1_2"], ["-tls1_3", "-groups", "X25519"],
+                                   ["-tls1_3", "-groups", "P-256"],
                                    ["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"],
                                    ["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
-                                   ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]])
+                                   ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]],
+                         ids=["tls1.2", "tls1.3-x25519", "tls1.3-p256", "tls1.3-aes256gcm",
+                              "tls1.3-chacha20", "tls1.2-aes256gcm"])
 def test_openssl_s_client_to_s2n_server(pki, server, flags):
     srv = server("--echo")
     got, err = _drive(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.port}", "-quiet",
@@ -190,7 +193,7 @@ def test_openssl_s_client_mutual_auth(pki, server):
     (["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"],
      "s2n-tls's default policy offers no TLS 1.2 ChaCha20 suite for ECDSA"),
     (["-tls1_1"], "the default policy's minimum is TLS 1.2"),
-])
+], ids=["tls1.2-chacha20-ecdsa", "tls1.1"])
 def test_expected_failures_by_policy(pki, server, flags, why):
     """Cases s2n-tls's default policy rejects by design: no data may flow."""
     srv = server("--echo")
