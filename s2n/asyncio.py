@@ -21,9 +21,18 @@ No Python code runs per TLS record beyond one `recv_into`/`send` call.
 Per connection: self-service blinding (s2n-tls's built-in blinding would
 sleep 10-30 s inside the event loop's thread), `prefer_throughput()` and recv
 buffering. With recv buffering s2n-tls may hold records the fd no longer
-signals, so the read loop calls `recv_into` until it blocks, reading starts
-right after the handshake, and `resume_reading()` looks at
-`Connection.pending()` before waiting on the fd.
+signals, so the read loop calls `recv_into` until both s2n-tls
+(`Connection.pending()`) and the kernel (FIONREAD, far cheaper than a recv
+that ends in BlockedError) are empty; the records it got are handed to the
+protocol in one `data_received()` call (a memoryview for
+StreamReaderProtocol, which copies it at once; bytes for other protocols).
+Reading starts right after the handshake and after `resume_reading()`
+without waiting for the fd when `pending()` says s2n-tls holds data.
+
+For bulk transfers, two Config settings help further (they are the
+application's choice, so this module does not make them):
+`set_recv_multi_record(True)` (one recv returns many records) and
+`set_send_buffer_size(256 * 1024)` (many records per write(2)).
 
 Decisions (where asyncio's own ssl transport leaves a choice)
 -------------------------------------------------------------
@@ -42,7 +51,8 @@ Decisions (where asyncio's own ssl transport leaves a choice)
   not a two-way shutdown: waiting for the peer's close_notify is what makes
   asyncio's ssl close hang) and closes the socket; it is bounded by
   `shutdown_timeout` (default 30 s, like `ssl_shutdown_timeout`), after
-  which the transport is aborted. `abort()` closes at once.
+  which the transport is aborted. `abort()` closes at once. Writes after
+  close() are ignored (asyncio logs a warning after a few, and so do we).
 - After an s2n-tls error, the socket is kept open for `Connection.get_delay()`
   (a loop timer) before it is closed: that is what blinding means. The
   protocol learns about the error at once; only the close is delayed.
@@ -63,11 +73,14 @@ Decisions (where asyncio's own ssl transport leaves a choice)
 
 Limitations: needs a loop with add_reader/add_writer (any selector loop,
 uvloop; not the Windows proactor loop). No happy eyeballs in open_connection
-(addresses are tried in order). `BufferedProtocol` is not used specially.
+(addresses are tried in order; IP literals skip the resolver thread).
+`BufferedProtocol` is not used specially. No start_tls (upgrading a plain
+stream) and no early data yet.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import collections
 import errno
@@ -83,6 +96,12 @@ from ._errors import ClosedError, S2NError
 from .config import Config
 from .connection import Connection
 
+try:
+    from fcntl import ioctl as _ioctl
+    from termios import FIONREAD as _FIONREAD
+except ImportError:  # pragma: no cover - not POSIX
+    _ioctl = _FIONREAD = None  # type: ignore[assignment]
+
 try:  # asyncio wraps the sockets it hands out, so that they are not misused
     from asyncio.trsock import TransportSocket as _TransportSocket
 except ImportError:  # pragma: no cover
@@ -96,7 +115,8 @@ _DEFAULT_LIMIT = 2 ** 16  # asyncio.streams' default
 _HANDSHAKE_TIMEOUT = 60.0
 _SHUTDOWN_TIMEOUT = 30.0
 _HIGH_WATER = 64 * 1024
-_READ_BUFFER = 256 * 1024  # one record per recv, or up to this with recv_multi_record
+_READ_BUFFER = 256 * 1024  # records are batched into one delivery up to this size
+_MAX_PLAINTEXT = 16 * 1024  # one TLS record's worth
 _JOIN_LIMIT = 256 * 1024  # queued small writes are joined up to this size per send
 _LOG_THRESHOLD = 5  # writes after connection loss, as asyncio's constants
 
@@ -126,12 +146,28 @@ def _read_buffer() -> bytearray:
     return buf
 
 
+_StreamReaderProtocol = asyncio.StreamReaderProtocol
+
+
+def _readable_bytes(fd: int, arg: array.array) -> int:
+    """Bytes the kernel holds for fd (FIONREAD into arg, an array("i") of one
+    owned by the caller's thread); 1 when unknown, so that the caller tries recv.
+    Asking costs far less than a recv that ends in BlockedError."""
+    if _ioctl is None:  # pragma: no cover
+        return 1
+    try:
+        _ioctl(fd, _FIONREAD, arg, True)
+    except OSError:
+        return 1
+    return arg[0]
+
+
 def _set_nodelay(sock: socket.socket) -> None:
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
+    """As asyncio does for TCP: the handshake's small records must not wait (Nagle)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not TCP (a Unix socket)
 
 
 class _Op:
@@ -162,6 +198,7 @@ class S2NTransport(asyncio.Transport):
         self._loop = loop
         self._sock: Optional[socket.socket] = sock
         self._fd = sock.fileno()
+        self._ioctl_arg = array.array("i", [0])
         self._conn = conn
         self._protocol_factory = protocol_factory
         self._protocol: Optional[asyncio.BaseProtocol] = None
@@ -170,6 +207,7 @@ class S2NTransport(asyncio.Transport):
         self._shutdown_timeout = shutdown_timeout
         self._state = self._HANDSHAKING
         self._closing = False  # close()/abort()/a fatal error happened
+        self._failed = False  # a fatal error happened
         self._protocol_connected = False
         self._lost_called = False
         self._conn_lost = 0  # writes after the loss (asyncio logs some)
@@ -190,6 +228,7 @@ class S2NTransport(asyncio.Transport):
         self._protocol_paused = False
         self._eof_requested = False  # write_eof()
         self._eof_sent = False  # close_notify went out (or can no longer)
+        self._tls13 = False
         # timers
         self._handshake_timer = None
         self._shutdown_timer = None
@@ -209,8 +248,12 @@ class S2NTransport(asyncio.Transport):
         if handshake_timeout is not None:
             self._handshake_timer = loop.call_later(handshake_timeout, self._on_handshake_timeout,
                                                     handshake_timeout)
-        self._rop = _Op(_io.handshake(conn), self._on_handshake_done)
-        loop.call_soon(self._run, self._rop)
+        self._rop = op = _Op(_io.handshake(conn), self._on_handshake_done)
+        if conn.mode == Mode.SERVER:
+            op.wait = _R  # nothing to do before the ClientHello arrives
+            self._sync_fd()
+        else:
+            self._run(op)  # send the ClientHello now
 
     def __repr__(self) -> str:
         state = ("handshaking", "open", "closing", "closed")[self._state]
@@ -329,7 +372,10 @@ class S2NTransport(asyncio.Transport):
         conn = self._conn
         extra = self._extra
         try:
-            chain = conn.get_peer_cert_chain()
+            if conn.mode == Mode.SERVER and not conn.client_cert_used():
+                chain = []  # (asking s2n-tls would fail, and failing costs an exception)
+            else:
+                chain = conn.get_peer_cert_chain()
             extra["peercert_chain"] = chain
             extra["peercert"] = chain[0] if chain else None
             extra["cipher"] = conn.get_cipher()
@@ -358,9 +404,13 @@ class S2NTransport(asyncio.Transport):
                 waiter.set_result(None)
         if self._closing:
             return
-        # s2n-tls may already hold application data (read with the handshake)
+        # s2n-tls may already hold application data (read with the handshake):
+        # then no fd event would announce it
         if not self._paused:
-            self._start_reading()
+            if conn.pending():
+                self._start_reading()
+            else:
+                self._start_reading_on_fd()
         if self._wq or self._eof_requested:
             self._start_writing()
 
@@ -373,23 +423,68 @@ class S2NTransport(asyncio.Transport):
         self._run(op)
 
     def _reading(self):
-        """The read loop, a step generator: recv until blocked; deliver; stop
-        when paused, at EOF or on close."""
+        """The read loop, a step generator: recv until s2n-tls and the socket
+        are both empty, batching records into one data_received() call; stop
+        when paused, at EOF or on close. Returns True at EOF."""
         conn = self._conn
-        buf = _read_buffer()
+        fd = self._fd
+        arg = self._ioctl_arg
+        buf = _read_buffer()  # shared: everything in it is delivered before any yield
         view = memoryview(buf)
+        batch_limit = len(buf) - _MAX_PLAINTEXT
         recv_into = _io.recv_into
         while True:
-            try:
-                n = yield from recv_into(conn, buf)
-            except ClosedError:
-                self._extra["ragged_eof"] = True
+            off = 0
+            eof = drained = False
+            while True:
+                steps = recv_into(conn, view[off:] if off else buf)
+                try:
+                    try:
+                        n = next(steps)  # StopIteration carries the count
+                    except StopIteration as done:
+                        n = done.value
+                    else:  # blocked: deliver what we have, then wait as the step says
+                        step, n = n, None
+                        if off:
+                            # the batch goes out now; the retry (a recv has no
+                            # same-buffer rule) starts again at the buffer's head
+                            steps.close()
+                            self._deliver(view, off)
+                            off = 0
+                            if self._paused or self._closing:
+                                return False
+                            steps = recv_into(conn, buf)
+                        yield step
+                        n = yield from steps
+                except ClosedError:
+                    self._extra["ragged_eof"] = True
+                    eof = True
+                    break
+                if not n:
+                    eof = True  # close_notify
+                    break
+                off += n
+                if off > batch_limit:
+                    break
+                if not conn.pending() and not _readable_bytes(fd, arg):
+                    drained = True
+                    break
+            if off:
+                self._deliver(view, off)
+            if eof:
                 return True
-            if not n:
-                return True  # close_notify
-            self._protocol.data_received(bytes(view[:n]))  # type: ignore[union-attr]
             if self._paused or self._closing:
                 return False
+            if drained or (not conn.pending() and not _readable_bytes(fd, arg)):
+                yield _R  # recv would only raise BlockedError: wait for the fd first
+
+    def _deliver(self, view: memoryview, n: int) -> None:
+        protocol = self._protocol
+        if type(protocol) is _StreamReaderProtocol:
+            # it copies into its StreamReader's buffer at once: no bytes object needed
+            protocol.data_received(view[:n])
+        else:
+            protocol.data_received(bytes(view[:n]))  # type: ignore[union-attr]
 
     def _on_reading_done(self, eof: bool) -> None:
         if not eof or self._closing:
@@ -549,7 +644,7 @@ class S2NTransport(asyncio.Transport):
 
     def can_write_eof(self) -> bool:
         """TLS 1.3 has half-close (close_notify, then keep reading); TLS 1.2 has not."""
-        return self._state == self._OPEN and getattr(self, "_tls13", False)
+        return self._state == self._OPEN and self._tls13
 
     def write_eof(self) -> None:
         if self._eof_requested or self._closing:
@@ -600,9 +695,10 @@ class S2NTransport(asyncio.Transport):
     def _error(self, exc: BaseException) -> None:
         """A fatal error: tell the protocol (or the waiter) now; close the
         socket after the blinding delay s2n-tls asks for."""
-        if self._state == self._CLOSED:
+        if self._state == self._CLOSED or self._failed:
             return
-        handshaking = self._state == self._HANDSHAKING
+        self._failed = True
+        handshaking = self._state == self._HANDSHAKING or self._waiter is not None
         self._closing = True
         self._state = self._CLOSING
         self._cancel(self._rop)
@@ -616,7 +712,7 @@ class S2NTransport(asyncio.Transport):
             self._fail_handshake(exc)
         else:
             self._log_error(exc, "fatal error")
-            self._notify_lost(exc)
+        self._notify_lost(exc)  # if connection_made() was called
         self._wop = op = _Op(_io.blinding_delay(self._conn), lambda _: self._release(exc, graceful=False))
         self._run(op)
 
@@ -678,7 +774,7 @@ class S2NTransport(asyncio.Transport):
             pass
         if sock is not None:
             if graceful:
-                _discard_input(sock)
+                _discard_input(sock, self._ioctl_arg)
             sock.close()
         if self._server is not None:
             self._server._detach(self)
@@ -700,12 +796,12 @@ class S2NTransport(asyncio.Transport):
         self._protocol = protocol
 
 
-def _discard_input(sock: socket.socket, limit: int = 1 << 20) -> None:
+def _discard_input(sock: socket.socket, arg: array.array, limit: int = 1 << 20) -> None:
     """Read what the peer sent that nobody will read: closing a TCP socket
     with unread input sends RST instead of FIN, and RST can destroy our own
     last bytes (the close_notify) before the peer reads them."""
     try:
-        while limit > 0:
+        while limit > 0 and _readable_bytes(sock.fileno(), arg):
             data = sock.recv(65536)
             if not data:
                 return
@@ -747,17 +843,40 @@ def _timeouts(kwargs: dict, handshake_timeout, shutdown_timeout):
 # client
 
 
-async def _connect(loop, host, port, *, family, proto, flags, local_addr) -> socket.socket:
-    infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM,
-                                   proto=proto, flags=flags)
+def _numeric_address(host, port, family: int, proto: int):
+    """getaddrinfo's answer for an IP literal and a numeric port, without the
+    executor thread loop.getaddrinfo uses (as asyncio's own _ipaddr_info)."""
+    if not isinstance(host, str) or not isinstance(port, int) or proto not in (0, socket.IPPROTO_TCP):
+        return None
+    for af in (socket.AF_INET, socket.AF_INET6):
+        if family not in (0, af):
+            continue
+        try:
+            socket.inet_pton(af, host.partition("%")[0] if af == socket.AF_INET6 else host)
+        except (OSError, ValueError):
+            continue
+        if af == socket.AF_INET6 and "%" in host:
+            return None  # scoped address: let getaddrinfo resolve the scope id
+        address = (host, port) if af == socket.AF_INET else (host, port, 0, 0)
+        return [(af, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)]
+    return None
+
+
+async def _resolve(loop, host, port, *, family, proto, flags):
+    infos = _numeric_address(host, port, family, proto)
+    if infos is None:
+        infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM,
+                                       proto=proto, flags=flags)
     if not infos:
         raise OSError("getaddrinfo() returned empty list")
+    return infos
+
+
+async def _connect(loop, host, port, *, family, proto, flags, local_addr) -> socket.socket:
+    infos = await _resolve(loop, host, port, family=family, proto=proto, flags=flags)
     local_infos = None
     if local_addr is not None:
-        local_infos = await loop.getaddrinfo(*local_addr, family=family, type=socket.SOCK_STREAM,
-                                             proto=proto, flags=flags)
-        if not local_infos:
-            raise OSError("getaddrinfo() returned empty list")
+        local_infos = await _resolve(loop, *local_addr, family=family, proto=proto, flags=flags)
     errors = []
     for fam, type_, proto_, _, address in infos:
         sock = socket.socket(fam, type_, proto_)
@@ -834,10 +953,10 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
                                  shutdown_timeout=shutdown_timeout)
         await waiter
     except BaseException:
-        if transport is not None:
-            transport.abort()
-        else:
+        if transport is None:
             sock.close()
+        elif not transport.is_closing():  # cancelled: a failed handshake closes itself,
+            transport.abort()             # after the blinding delay
         raise
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     return reader, writer

@@ -35,9 +35,16 @@ class PKI:
         self.dir = d
         ec = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-pkeyopt", "ec_param_enc:named_curve"]
         rsa = ["rsa:2048"]
+        # CAs with keyUsage (Python 3.13's strict verification wants it), made
+        # with an extension file rather than -addext, which OpenSSL 1.0 lacks.
+        (d / "ca.ext").write_text("basicConstraints=critical,CA:TRUE\n"
+                                  "keyUsage=critical,keyCertSign,cRLSign\n"
+                                  "subjectKeyIdentifier=hash\n")
         for ca in ("ca", "otherca"):
-            _openssl("req", "-x509", "-newkey", *ec, "-nodes", "-keyout", f"{ca}.key",
-                     "-out", f"{ca}.pem", "-days", "30", "-subj", f"/CN=Test {ca}", cwd=d)
+            _openssl("req", "-new", "-newkey", *ec, "-nodes", "-keyout", f"{ca}.key",
+                     "-out", f"{ca}.csr", "-subj", f"/CN=Test {ca}", cwd=d)
+            _openssl("x509", "-req", "-in", f"{ca}.csr", "-signkey", f"{ca}.key", "-days", "30",
+                     "-extfile", "ca.ext", "-out", f"{ca}.pem", cwd=d)
         _issue(d, "server", ec, "DNS:localhost,IP:127.0.0.1")
         _issue(d, "server-rsa", rsa, "DNS:localhost,IP:127.0.0.1")
         _issue(d, "client", ec, "DNS:client.test", eku="clientAuth")
