@@ -384,6 +384,9 @@ class S2NTransport(asyncio.Transport):
             extra["alpn_protocol"] = conn.get_application_protocol()
             extra["server_hostname"] = conn.get_server_name()
             self._tls13 = version >= ProtocolVersion.TLS1_3
+            # Handshake-only memory is dead weight from here on (and most of
+            # an idle connection's size).
+            conn.free_handshake()
         except BaseException as exc:  # noqa: BLE001
             self._error(exc)
             return
