@@ -22,6 +22,14 @@ PY = [sys.executable, "-m", "s2n"]
 MIB = os.urandom(1 << 20)
 
 
+@pytest.fixture(autouse=True)
+def _neutral_cwd(tmp_path, monkeypatch):
+    """`python -m` puts the working directory first on sys.path: from the
+    repository root that would be the source folder, not the installed
+    package (which alone has the compiled module)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
