@@ -479,6 +479,8 @@ class S2NTransport(asyncio.Transport):
             if self._paused or self._closing:
                 return False
             if drained or (not conn.pending() and not _readable_bytes(fd, arg)):
+                # idle until the peer writes: the IO buffers (~35 KiB) need not wait too
+                conn.release_buffers_if_idle()
                 yield _R  # recv would only raise BlockedError: wait for the fd first
 
     def _deliver(self, view: memoryview, n: int) -> None:

@@ -195,11 +195,31 @@ class Connection:
 
     def free_handshake(self) -> None:
         """Release memory only the handshake needed (after negotiate)."""
-        check(lib.s2n_connection_free_handshake(self._conn()))
+        self._both(lambda p: check(lib.s2n_connection_free_handshake(p)), "free_handshake")
 
     def release_buffers(self) -> None:
         """Release the IO buffers while idle (fails if a partial record is buffered)."""
-        check(lib.s2n_connection_release_buffers(self._conn()))
+        self._both(lambda p: check(lib.s2n_connection_release_buffers(p)), "release_buffers")
+
+    def release_buffers_if_idle(self) -> bool:
+        """Release the IO buffers if no call is running in another thread and
+        no partial record is buffered; never raises, never waits. For layers
+        about to wait for the transport. Returns True if released."""
+        ptr = self._ptr
+        if ptr is None or not self._send.lock.acquire(False):
+            return False
+        try:
+            if not self._recv.lock.acquire(False):
+                return False
+            try:
+                if lib.s2n_connection_release_buffers(ptr) < 0:
+                    lib.py_capture_now()  # consume the error: refusing is normal here
+                    return False
+                return True
+            finally:
+                self._recv.lock.release()
+        finally:
+            self._send.lock.release()
 
     # IO setup
 

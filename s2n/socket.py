@@ -120,6 +120,10 @@ class TLSSocket:
                 return
             if timeout == 0.0:
                 raise WantReadError() if step == Blocked.ON_READ else WantWriteError()
+            if step == Blocked.ON_READ:
+                # About to wait for the peer: an idle connection need not
+                # keep its IO buffers (about 35 KiB) meanwhile.
+                self.connection.release_buffers_if_idle()
             poll = self._polls.get(step)
             if poll is None:
                 poll = self._polls[step] = select.poll()

@@ -163,3 +163,19 @@ def _der(pem_path):
     import ssl
 
     return ssl.PEM_cert_to_DER_cert(pem_path.read_text())
+
+
+def test_release_buffers_if_idle(pki, socketpair):
+    cli, srv = connected_pair(pki, *socketpair)
+    cli.send(b"data")
+    assert srv.recv(10) == b"data"
+    assert srv.release_buffers_if_idle() is True
+    cli.send(b"more")  # buffers come back on demand
+    assert srv.recv(10) == b"more"
+    srv._send.lock.acquire()  # another thread inside a call: never wait, never raise
+    try:
+        assert srv.release_buffers_if_idle() is False
+    finally:
+        srv._send.lock.release()
+    srv.free()
+    assert srv.release_buffers_if_idle() is False
