@@ -20,24 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import pki, s2n_pair, ssl_pair  # noqa: E402
 
 
-def loop_s2n(cli, srv, size, seconds):
-    data = b"x" * size
-    n = 0
-    deadline = time.perf_counter() + seconds
-    start = time.perf_counter()
-    while True:
-        for _ in range(200):
-            cli.send(data)
-            got = 0
-            while got < size:
-                got += len(srv.recv(size - got))
-        n += 200
-        if time.perf_counter() > deadline:
-            break
-    return (time.perf_counter() - start) / n
-
-
-def loop_ssl(cli, srv, size, seconds):
+def loop(cli, srv, size, seconds):
+    """send+recv in a loop; the same code drives s2n and ssl objects."""
     data = b"x" * size
     n = 0
     deadline = time.perf_counter() + seconds
@@ -72,8 +56,8 @@ def main() -> None:
         for label, cli, srv in variants:
             s_t, o_t = [], []
             for _ in range(args.rounds):  # interleaved rounds
-                s_t.append(loop_s2n(cli, srv, size, args.seconds) * 1e6)
-                o_t.append(loop_ssl(o_cli, o_srv, size, args.seconds) * 1e6)
+                s_t.append(loop(cli, srv, size, args.seconds) * 1e6)
+                o_t.append(loop(o_cli, o_srv, size, args.seconds) * 1e6)
             sm, om = statistics.median(s_t), statistics.median(o_t)
             print(f"{str(size) + ' B, s2n ' + label:<24}{sm:>12.2f}{om:>12.2f}{om / sm:>8.2f}x   "
                   f"s2n {min(s_t):.2f}-{max(s_t):.2f}, ssl {min(o_t):.2f}-{max(o_t):.2f}")
