@@ -30,6 +30,19 @@ class BuildExt(build_ext):
         super().run()
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(key)
+        self._ship_licenses(build_s2n)
+
+    def _ship_licenses(self, build_s2n):
+        """The extension links s2n-tls and AWS-LC in: their LICENSE and NOTICE
+        files go into the package (s2n/licenses/)."""
+        out = Path(self.get_ext_fullpath("s2n._s2n")).parent / "licenses"
+        out.mkdir(parents=True, exist_ok=True)
+        for name, tree in (("s2n-tls", build_s2n.ensure_sources()),
+                           ("aws-lc", build_s2n.ROOT / "vendor" / "aws-lc")):
+            for doc in ("LICENSE", "NOTICE"):
+                src = Path(tree) / doc
+                if src.is_file():
+                    (out / f"{name}-{doc}").write_bytes(src.read_bytes())
 
 
 class SDist(sdist):
