@@ -896,7 +896,7 @@ async def _connect(loop, host, port, *, family, proto, flags, local_addr) -> soc
                         break
                     except OSError as exc:
                         errors.append(OSError(exc.errno, f"error while attempting to bind on "
-                                                         f"address {laddr!r}: {exc.strerror.lower()}"))
+                                                         f"address {laddr!r}: {(exc.strerror or str(exc)).lower()}"))
                 else:
                     sock.close()
                     continue
@@ -1132,7 +1132,7 @@ def _listening_sockets(infos, reuse_address, reuse_port) -> list:
                 sock.bind(address)
             except OSError as err:
                 raise OSError(err.errno, f"error while attempting to bind on address "
-                                         f"{address!r}: {err.strerror.lower()}") from None
+                                         f"{address!r}: {(err.strerror or str(err)).lower()}") from None
             sock.setblocking(False)
     except BaseException:
         for sock in sockets:

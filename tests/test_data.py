@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import s2n
-from conftest import client_config, connected_pair, run_both, server_config
+from conftest import connected_pair, run_both, server_config
 
 
 def test_send_accepts_any_buffer(pki, socketpair):

@@ -8,7 +8,6 @@ import select
 import signal
 import socket
 import ssl
-import threading
 
 import pytest
 
