@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_pki, rss_kib  # noqa: E402
 
 import s2n  # noqa: E402
+from s2n.cli.bench import pump  # noqa: E402
 
 CIPHERS = {  # name: (s2n security policy, OpenSSL suite, certificate)
     "AES-128-GCM": ("default_tls13", "TLS_AES_128_GCM_SHA256", "server"),
@@ -244,37 +245,11 @@ def bulk_membio_ssl(d, cipher, total, chunk):
 # --- handshakes -------------------------------------------------------------------
 
 def _pump_s2n(cli, srv, si, so, ci, co):
-    done = [False, False]
-    for _ in range(100):
-        for i, conn in enumerate((cli, srv)):
-            if not done[i]:
-                try:
-                    conn.negotiate()
-                    done[i] = True
-                except s2n.BlockedError:
-                    pass
-        si.write(co.read())
-        ci.write(so.read())
-        if all(done):
-            return
-    raise RuntimeError("s2n handshake stalled")
+    pump(cli, srv, (si, so, ci, co), s2n.BlockedError)
 
 
 def _pump_ssl(cli, srv, si, so, ci, co):
-    done = [False, False]
-    for _ in range(100):
-        for i, obj in enumerate((cli, srv)):
-            if not done[i]:
-                try:
-                    obj.do_handshake()
-                    done[i] = True
-                except ssl.SSLWantReadError:
-                    pass
-        si.write(co.read())
-        ci.write(so.read())
-        if all(done):
-            return
-    raise RuntimeError("ssl handshake stalled")
+    pump(cli, srv, (si, so, ci, co), ssl.SSLWantReadError)
 
 
 def handshakes_s2n(d, cert, resumed, seconds):

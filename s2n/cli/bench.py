@@ -87,42 +87,48 @@ def bulk(setup: Setup, kind: str, seconds: float) -> float:
     return received[0] / (sent_at - start) / 1e6
 
 
-def _s2n_handshake_once(setup: Setup) -> None:
-    srv, cli = s2n.Connection(s2n.Mode.SERVER, setup.scfg), s2n.Connection(s2n.Mode.CLIENT, setup.ccfg)
-    si, so, ci, co = (s2n.MemoryBIO() for _ in range(4))
-    srv.set_memory_io(si, so)
-    cli.set_memory_io(ci, co)
-    cli.set_server_name("localhost")
+def pump(cli, srv, bios, want_more, limit: int = 100) -> None:
+    """Run a client/server handshake through memory buffers in one thread:
+    call each side's handshake step until both finish, moving bytes between
+    the (server in, server out, client in, client out) buffers. `want_more`
+    is the exception a side raises while it waits for bytes. The same loop
+    drives s2n (negotiate, BlockedError) and ssl (do_handshake,
+    SSLWantReadError), so both pay for the same work."""
+    si, so, ci, co = bios
+    steps = [getattr(cli, "negotiate", None) or cli.do_handshake,
+             getattr(srv, "negotiate", None) or srv.do_handshake]
     done = [False, False]
-    while not all(done):
-        for i, conn in enumerate((cli, srv)):
+    for _ in range(limit):
+        for i, step in enumerate(steps):
             if not done[i]:
                 try:
-                    conn.negotiate()
+                    step()
                     done[i] = True
-                except s2n.BlockedError:
+                except want_more:
                     pass
         si.write(co.read())
         ci.write(so.read())
+        if all(done):
+            return
+    raise RuntimeError("handshake made no progress")
+
+
+def _s2n_handshake_once(setup: Setup) -> None:
+    srv, cli = s2n.Connection(s2n.Mode.SERVER, setup.scfg), s2n.Connection(s2n.Mode.CLIENT, setup.ccfg)
+    bios = si, so, ci, co = tuple(s2n.MemoryBIO() for _ in range(4))
+    srv.set_memory_io(si, so)
+    cli.set_memory_io(ci, co)
+    cli.set_server_name("localhost")
+    pump(cli, srv, bios, s2n.BlockedError)
     srv.free()
     cli.free()
 
 
 def _ssl_handshake_once(setup: Setup) -> None:
-    si, so, ci, co = (ssl.MemoryBIO() for _ in range(4))
+    bios = si, so, ci, co = tuple(ssl.MemoryBIO() for _ in range(4))
     srv = setup.sctx.wrap_bio(si, so, server_side=True)
     cli = setup.cctx.wrap_bio(ci, co, server_hostname="localhost")
-    done = [False, False]
-    while not all(done):
-        for i, obj in enumerate((cli, srv)):
-            if not done[i]:
-                try:
-                    obj.do_handshake()
-                    done[i] = True
-                except ssl.SSLWantReadError:
-                    pass
-        si.write(co.read())
-        ci.write(so.read())
+    pump(cli, srv, bios, ssl.SSLWantReadError)
 
 
 def handshakes(setup: Setup, kind: str, seconds: float) -> float:
