@@ -35,6 +35,15 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def small_buffer_listener() -> socket.socket:
+    """A loopback listening socket with small kernel buffers, so that the
+    kernel cannot swallow a multi-MiB write by itself (backpressure tests)."""
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    lsock.bind(("127.0.0.1", 0))
+    return lsock
+
+
 def ssl_client_ctx(pki) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(pki.path("ca.pem")))
     return ctx
@@ -562,16 +571,13 @@ def test_backpressure_drain_blocks_until_the_server_reads(pki):
     async def main():
         nonlocal go
         go = asyncio.Event()
-        # small kernel buffers, so that the kernel cannot take 8 MiB in itself
-        lsock = socket.socket()
-        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        lsock.bind(("127.0.0.1", 0))
-        server = await s2n_asyncio.start_server(handler, sock=lsock, config=server_config(pki))
+        server = await s2n_asyncio.start_server(handler, sock=small_buffer_listener(),
+                                                config=server_config(pki))
         try:
             csock = socket.socket()
             csock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
             csock.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(csock, lsock.getsockname())
+            await asyncio.get_running_loop().sock_connect(csock, server.sockets[0].getsockname())
             reader, writer = await s2n_asyncio.open_connection(
                 sock=csock, config=client_config(pki), server_hostname="localhost")
             transport = writer.transport
@@ -1009,10 +1015,8 @@ def test_close_gives_up_after_shutdown_timeout(pki):
     async def main():
         nonlocal go
         go = asyncio.Event()
-        lsock = socket.socket()
-        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        lsock.bind(("127.0.0.1", 0))
-        server = await s2n_asyncio.start_server(handler, sock=lsock, config=server_config(pki))
+        server = await s2n_asyncio.start_server(handler, sock=small_buffer_listener(),
+                                                config=server_config(pki))
         try:
             reader, writer = await s2n_client(pki, port_of(server), shutdown_timeout=0.5)
             writer.write(os.urandom(8 << 20))
