@@ -251,8 +251,8 @@ def build_macros(s2n_src: Path) -> list:
 
 # --- step 3: the cffi extension ----------------------------------------------
 
-CDEF = (ROOT / "s2n" / "_cdef.h").read_text()
-C_SOURCE = (ROOT / "s2n" / "_glue.c").read_text()
+CDEF = (ROOT / "src" / "s2n" / "_cdef.h").read_text()
+C_SOURCE = (ROOT / "src" / "s2n" / "_glue.c").read_text()
 
 
 def _link_settings(extra_macros: list = ()) -> dict:
@@ -271,7 +271,7 @@ def _link_settings(extra_macros: list = ()) -> dict:
         # Hide every symbol of the static libraries, and export nothing but the
         # module init: Python's own ssl module loads OpenSSL into this process.
         link_args += ["-Wl,--exclude-libs,ALL",
-                      f"-Wl,--version-script={ROOT / 's2n' / '_exports.map'}"]
+                      f"-Wl,--version-script={ROOT / 'src' / 's2n' / '_exports.map'}"]
     elif sys.platform == "darwin":
         link_args += ["-Wl,-exported_symbol,_PyInit__s2n"]
     return dict(include_dirs=[str(prefix / "include")], extra_objects=objects,
