@@ -338,11 +338,11 @@ static X509 *py_new_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *
 
 static char *py_bio_string(BIO *bio)
 {
-    const uint8_t *data = NULL;
-    size_t len = 0;
+    char *data = NULL;
+    long len = bio ? BIO_get_mem_data(bio, &data) : 0;  /* in AWS-LC and OpenSSL alike */
     char *out = NULL;
-    if (bio && BIO_mem_contents(bio, &data, &len) && (out = malloc(len + 1))) {
-        memcpy(out, data, len);
+    if (len > 0 && data && (out = malloc((size_t) len + 1))) {
+        memcpy(out, data, (size_t) len);
         out[len] = '\0';
     }
     BIO_free(bio);
