@@ -256,7 +256,7 @@ def handshakes_s2n(d, cert, resumed, seconds):
     sc, cc = s2n_cfgs(d, cert=cert, tickets=resumed)
     tickets = []
     if resumed:
-        cc.set_session_ticket_callback(lambda t, life: tickets.append(t))
+        cc.set_session_ticket_callback(lambda conn, t, life: tickets.append(t))
 
     def once(session=None):
         srv, cli = s2n.Connection(s2n.Mode.SERVER, sc), s2n.Connection(s2n.Mode.CLIENT, cc)

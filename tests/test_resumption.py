@@ -18,7 +18,7 @@ def _configs(pki, policy=None, cert="server"):
     ccfg = client_config(pki, policy=policy)
     ccfg.set_session_tickets_onoff(True)
     tickets = []
-    ccfg.set_session_ticket_callback(lambda ticket, lifetime: tickets.append((ticket, lifetime)))
+    ccfg.set_session_ticket_callback(lambda conn, ticket, lifetime: tickets.append((ticket, lifetime)))
     return scfg, ccfg, tickets
 
 
@@ -63,7 +63,7 @@ def test_bad_session_is_an_error(pki):
 def test_exception_in_ticket_callback_propagates(pki):
     scfg, ccfg, _ = _configs(pki)
 
-    def boom(ticket, lifetime):
+    def boom(conn, ticket, lifetime):
         raise RuntimeError("ticket callback failed")
 
     ccfg2 = client_config(pki)

@@ -1,129 +1,169 @@
 """C -> Python trampolines for s2n-tls callbacks.
 
-An exception must never cross C: cffi would only print it and s2n-tls would see
-a generic failure. Each trampoline catches BaseException (Ctrl-C included),
-stashes it, and returns failure. A callback always runs on the thread that
-called negotiate/send/recv, so the stash is thread-local, and the driving call
-takes it out and re-raises it once s2n-tls has returned.
+An exception must never cross C: cffi would only print it and s2n-tls would
+see a generic failure. Each trampoline catches BaseException (Ctrl-C
+included), stashes it and returns failure. The exception belongs to the call
+that drove the callback (negotiate/send/recv...), which runs on the same
+thread: that call opens a frame with `begin()`, and `end()` hands it what its
+callbacks raised, even when s2n-tls then reported success (a verify-host
+callback that raised for one name and accepted the next). Frames nest, so a
+callback that drives another connection (TLS in TLS) keeps each exception
+with its own call. Once a callback raised in a frame, later callbacks of that
+frame refuse at once, so the C call fails too.
+
+No Python reference to s2n-owned memory outlives a call: IO callbacks get a
+view of a Python-owned scratch buffer, copied to or from s2n-tls's buffer.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import sys
 import threading
 from typing import Callable, Optional
 
 from ._lib import ffi
 
-_pending = threading.local()
+_tls = threading.local()
 
 # errno values s2n-tls treats specially: EAGAIN means "blocked", EINTR is
 # retried in a loop. A real failure must be reported with neither.
 _SPECIAL = {_errno.EAGAIN, _errno.EWOULDBLOCK, _errno.EINTR, 0, None}
 
 
-def stash(exc: BaseException) -> None:
-    _pending.exc = exc
+def begin() -> object:
+    """Open a frame for one driving call; returns the outer frame's state."""
+    outer = getattr(_tls, "exc", None)
+    _tls.exc = None
+    return outer
 
 
-def pending() -> bool:
-    return getattr(_pending, "exc", None) is not None
-
-
-def take() -> Optional[BaseException]:
-    exc = getattr(_pending, "exc", None)
-    if exc is not None:
-        _pending.exc = None
+def end(outer: object) -> Optional[BaseException]:
+    """Close the frame: what its callbacks raised (the first), or None."""
+    exc = _tls.exc
+    _tls.exc = outer
     return exc
+
+
+def _stash(exc: BaseException) -> None:
+    if getattr(_tls, "exc", None) is None:
+        _tls.exc = exc
+
+
+def _raised() -> bool:
+    return getattr(_tls, "exc", None) is not None
+
+
+def _checked(fn: Callable, what: str) -> Callable:
+    if not callable(fn):
+        raise TypeError(f"{what} must be callable, not {type(fn).__name__}")
+    return fn
 
 
 class IOCallback:
     """What a connection's recv/send ctx points at (through ffi.new_handle)."""
 
-    __slots__ = ("fn", "handle")
+    __slots__ = ("fn", "handle", "scratch")
 
     def __init__(self, fn: Callable) -> None:
-        if not callable(fn):
-            raise TypeError(f"callback must be callable, not {type(fn).__name__}")
-        self.fn = fn
+        self.fn = _checked(fn, "IO callback")
         self.handle = ffi.new_handle(self)
+        self.scratch = bytearray()
+
+    def buffer(self, length: int) -> bytearray:
+        scratch = self.scratch
+        # Referenced only here, by the caller and by getrefcount's argument:
+        # a view a callback kept would otherwise see the next call's bytes.
+        if len(scratch) < length or sys.getrefcount(scratch) > 3:
+            scratch = self.scratch = bytearray(max(length, 4096))
+        return scratch
 
 
-def _run_io(ctx, view: memoryview, length: int) -> int:
+def _run_io(ctx, buf, length: int, incoming: bool) -> int:
+    if _raised():
+        ffi.errno = _errno.EIO
+        return -1
+    cb = ffi.from_handle(ctx)
+    scratch = cb.buffer(length)
+    whole = memoryview(scratch)
+    view = whole[:length] if len(scratch) != length else whole
+    if not incoming:
+        ffi.memmove(scratch, buf, length)
+        view = view.toreadonly()
     try:
-        n = ffi.from_handle(ctx).fn(view)
+        n = cb.fn(view)
         if type(n) is not int:  # bool and None are mistakes too
             raise TypeError(f"IO callback must return int, not {type(n).__name__}")
         if not 0 <= n <= length:
             raise ValueError(f"IO callback returned {n}, outside 0..{length}")
+        if incoming and n:
+            ffi.memmove(buf, scratch, n)
         return n
     except BlockingIOError:
         ffi.errno = _errno.EAGAIN
         return -1
     except OSError as e:
-        stash(e)
+        _stash(e)
         ffi.errno = e.errno if e.errno not in _SPECIAL else _errno.EIO
         return -1
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
-        stash(e)
+        _stash(e)
         ffi.errno = _errno.EIO
         return -1
     finally:
-        # The memory belongs to s2n-tls and is only valid during this call.
-        try:
-            view.release()
-        except BufferError:
-            pass
+        view.release()
+        whole.release()
 
 
 @ffi.def_extern(error=-1)
 def py_recv_trampoline(ctx, buf, length):
-    return _run_io(ctx, memoryview(ffi.buffer(buf, length)), length)
+    return _run_io(ctx, buf, length, True)
 
 
 @ffi.def_extern(error=-1)
 def py_send_trampoline(ctx, buf, length):
-    return _run_io(ctx, memoryview(ffi.buffer(buf, length)).toreadonly(), length)
+    return _run_io(ctx, buf, length, False)
 
 
-class VerifyHostCallback:
-    """`fn(host_name: str) -> bool` decides whether a certificate name is acceptable."""
+class Handle:
+    """A Python callable that C holds through `handle` (kept by its owner)."""
 
     __slots__ = ("fn", "handle")
 
-    def __init__(self, fn: Callable[[str], bool]) -> None:
-        if not callable(fn):
-            raise TypeError(f"callback must be callable, not {type(fn).__name__}")
-        self.fn = fn
+    def __init__(self, fn: Callable, what: str) -> None:
+        self.fn = _checked(fn, what)
         self.handle = ffi.new_handle(self)
 
 
 @ffi.def_extern(error=0)
 def py_verify_host_trampoline(host, length, data):
+    if _raised():
+        return 0
     try:
         name = ffi.unpack(host, length).decode("utf-8", errors="replace")
         return 1 if ffi.from_handle(data).fn(name) else 0
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
-        stash(e)
+        _stash(e)
         return 0
 
 
-class SessionTicketCallback:
-    """`fn(ticket: bytes, lifetime: int)` receives each session ticket (clients)."""
+def connection_of(conn_ptr):
+    """The Python Connection of an s2n_connection (its ctx holds a weak reference)."""
+    from ._lib import lib
 
-    __slots__ = ("fn", "handle")
-
-    def __init__(self, fn: Callable[[bytes, int], None]) -> None:
-        if not callable(fn):
-            raise TypeError(f"callback must be callable, not {type(fn).__name__}")
-        self.fn = fn
-        self.handle = ffi.new_handle(self)
+    ctx = lib.s2n_connection_get_ctx(conn_ptr)
+    conn = ffi.from_handle(ctx)() if ctx != ffi.NULL else None
+    if conn is None:
+        raise RuntimeError("callback for a connection that no longer exists")
+    return conn
 
 
 @ffi.def_extern(error=-1)
 def py_session_ticket_trampoline(conn, ctx, ticket):
     from ._lib import lib
 
+    if _raised():
+        return -1
     try:
         size = ffi.new("size_t *")
         lifetime = ffi.new("uint32_t *")
@@ -134,8 +174,9 @@ def py_session_ticket_trampoline(conn, ctx, ticket):
         if lib.s2n_session_ticket_get_data(ticket, size[0], data) < 0:
             return -1
         # The ticket object lives only during this call: hand over a copy.
-        ffi.from_handle(ctx).fn(ffi.unpack(ffi.cast("char *", data), size[0]), lifetime[0])
+        ffi.from_handle(ctx).fn(connection_of(conn),
+                                ffi.unpack(ffi.cast("char *", data), size[0]), lifetime[0])
         return 0
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
-        stash(e)
+        _stash(e)
         return -1

@@ -66,6 +66,9 @@ int s2n_connection_get_session_length(struct s2n_connection *conn);
 /* connection */
 struct s2n_connection *s2n_connection_new(s2n_mode mode);
 int s2n_connection_set_config(struct s2n_connection *conn, struct s2n_config *config);
+int s2n_connection_set_ctx(struct s2n_connection *conn, void *ctx);
+void *s2n_connection_get_ctx(struct s2n_connection *conn);
+int s2n_connection_get_cipher_iana_value(struct s2n_connection *conn, uint8_t *first, uint8_t *second);
 int s2n_connection_set_fd(struct s2n_connection *conn, int fd);
 int s2n_connection_set_read_fd(struct s2n_connection *conn, int readfd);
 int s2n_connection_set_write_fd(struct s2n_connection *conn, int writefd);
@@ -137,6 +140,7 @@ void py_bio_free(py_bio *b);
 size_t py_bio_pending(py_bio *b);
 int py_bio_eof(py_bio *b);
 void py_bio_write_eof(py_bio *b);
+void py_bio_set_limit(py_bio *b, size_t limit);
 int py_bio_write(py_bio *b, const char *data, size_t n);
 size_t py_bio_read(py_bio *b, char *out, size_t n);
 int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *out);

@@ -22,11 +22,16 @@ class S2NError(Exception):
         if debug:
             text = f"{text} [{debug}]"
         super().__init__(text)
+        self._text = text
         self.message = message
         self.name = name
         self.debug = debug
         if type is not None:
             self.type = type
+
+    def __str__(self) -> str:
+        # Ours, not OSError's "[Errno 104] ...", which would drop the s2n name.
+        return self._text
 
 
 class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __all__
@@ -36,10 +41,13 @@ class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __
 
     def __init__(self, message: str, *, errno: Optional[int] = None, **kw) -> None:
         if errno:
-            message = f"{message} ({os.strerror(errno)})"
+            message = f"{message} (errno {errno}: {os.strerror(errno)})"
+        kw.setdefault("name", "S2N_ERR_IO")
         super().__init__(message, **kw)
         self.errno = errno or None
         self.strerror = os.strerror(errno) if errno else None
+
+    __str__ = S2NError.__str__
 
 
 class ClosedError(S2NError):
@@ -101,6 +109,10 @@ class UsageError(S2NError):
 
     type = ErrorType.USAGE
 
+
+for _cls in (S2NError, IOError, ClosedError, BlockedError, WantReadError, WantWriteError,
+             AlertError, ProtocolError, InternalError, UsageError):
+    _cls.__module__ = "s2n"  # as users import them
 
 _CLASSES = {
     ErrorType.IO: IOError, ErrorType.CLOSED: ClosedError, ErrorType.BLOCKED: BlockedError,

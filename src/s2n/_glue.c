@@ -119,8 +119,16 @@ typedef struct py_bio {
     pthread_mutex_t lock;
     uint8_t *buf;
     size_t cap, start, end;
+    size_t limit;  /* most bytes held at once; 0: no limit */
     int eof;
 } py_bio;
+
+static void py_bio_set_limit(py_bio *b, size_t limit)
+{
+    pthread_mutex_lock(&b->lock);
+    b->limit = limit;
+    pthread_mutex_unlock(&b->lock);
+}
 
 static py_bio *py_bio_new(void)
 {
@@ -163,11 +171,21 @@ static void py_bio_write_eof(py_bio *b)
     pthread_mutex_unlock(&b->lock);
 }
 
-/* Append n bytes: 0 on success, -1 (ENOMEM) or -2 (after write_eof). */
+/* Room left under the limit. */
+static size_t py_bio_room_locked(py_bio *b)
+{
+    size_t used = b->end - b->start;
+    if (!b->limit) return SIZE_MAX - used;
+    return b->limit > used ? b->limit - used : 0;
+}
+
+/* Append n bytes: 0 on success, -1 (ENOMEM), -2 (after write_eof) or -3
+ * (over the limit: nothing appended). */
 static int py_bio_append_locked(py_bio *b, const uint8_t *data, size_t n)
 {
     if (b->eof) return -2;
     if (n == 0) return 0;
+    if (n > py_bio_room_locked(b)) return -3;
     size_t used = b->end - b->start;
     if (b->cap - b->end < n) {
         if (b->start > 0 && b->cap - used >= n && used <= b->cap / 2) {
@@ -205,6 +223,7 @@ static size_t py_bio_read_locked(py_bio *b, uint8_t *out, size_t n)
 {
     size_t avail = b->end - b->start;
     if (n > avail) n = avail;
+    if (n == 0) return 0;  /* b->buf may be NULL: no memcpy from it */
     memcpy(out, b->buf + b->start, n);
     b->start += n;
     if (b->start == b->end) {
@@ -251,7 +270,11 @@ static int py_bio_send_cb(void *ctx, const uint8_t *buf, uint32_t len)
 {
     py_bio *b = ctx;
     pthread_mutex_lock(&b->lock);
-    int rc = py_bio_append_locked(b, buf, len);
+    /* At the limit, take what fits: s2n-tls retries the rest, and reports
+     * BLOCKED_ON_WRITE once nothing fits (backpressure, as a full socket). */
+    size_t room = py_bio_room_locked(b);
+    size_t n = len < room ? len : room;
+    int rc = b->eof ? -2 : (n ? py_bio_append_locked(b, buf, n) : -3);
     pthread_mutex_unlock(&b->lock);
     if (rc == -1) {
         errno = ENOMEM;
@@ -261,7 +284,11 @@ static int py_bio_send_cb(void *ctx, const uint8_t *buf, uint32_t len)
         errno = EPIPE;
         return -1;
     }
-    return (int) len;
+    if (rc == -3) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return (int) n;
 }
 
 static int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *out)

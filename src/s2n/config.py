@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _callbacks
 from ._enums import AlertBehavior, ClientAuth
@@ -39,6 +40,15 @@ def c_string(value: Union[str, bytes], what: str) -> bytes:
     return data
 
 
+def _free_config(ptr, chains: list, _cfree=lib.s2n_config_free,
+                 _kfree=lib.s2n_cert_chain_and_key_free) -> None:
+    """ffi.gc destructor: the config first, then the chains it borrowed."""
+    _cfree(ptr)
+    for chain in chains:
+        _kfree(chain)
+    chains.clear()
+
+
 class Config:
     """An s2n_config. Certificate and host verification are on; the security
     policy is s2n-tls's "default". Starts with an empty trust store (like
@@ -51,19 +61,13 @@ class Config:
         ptr = lib.s2n_config_new_minimal()
         if ptr == ffi.NULL:
             raise last_error()
-        self._ptr = ptr
-        self._frozen = False
         self._chains: List = []  # borrowed by the config: freed after it
-        self._verify_host: Optional[_callbacks.VerifyHostCallback] = None
-        self._ticket_cb: Optional[_callbacks.SessionTicketCallback] = None
-
-    def __del__(self, _cfree=lib.s2n_config_free, _kfree=lib.s2n_cert_chain_and_key_free) -> None:
-        ptr = getattr(self, "_ptr", None)
-        if ptr is not None:
-            self._ptr = None
-            _cfree(ptr)
-            for chain in self._chains:
-                _kfree(chain)
+        self._ptr = ffi.gc(ptr, functools.partial(_free_config, chains=self._chains))
+        self._frozen = False
+        self._tickets = False
+        self._has_callbacks = False
+        self._verify_host: Optional[_callbacks.Handle] = None
+        self._ticket_cb: Optional[_callbacks.Handle] = None
 
     def _mutable(self):
         if self._frozen:
@@ -129,9 +133,10 @@ class Config:
         certificate. Servers need one for client certificates (mutual TLS):
         s2n-tls's default rejects every client certificate."""
         ptr = self._mutable()
-        cb = _callbacks.VerifyHostCallback(fn)
+        cb = _callbacks.Handle(fn, "verify-host callback")
         check(lib.s2n_config_set_verify_host_callback(ptr, lib.py_verify_host_trampoline, cb.handle))
         self._verify_host = cb
+        self._has_callbacks = True
 
     # policy and behaviour
 
@@ -160,6 +165,7 @@ class Config:
 
     def set_session_tickets_onoff(self, enabled: bool) -> None:
         check(lib.s2n_config_set_session_tickets_onoff(self._mutable(), 1 if enabled else 0))
+        self._tickets = bool(enabled)
 
     def set_max_blinding_delay(self, seconds: int) -> None:
         """Cap s2n-tls's blinding delay after errors (0 disables it: tests only)."""
@@ -171,24 +177,41 @@ class Config:
 
     def add_ticket_crypto_key(self, name: Union[str, bytes], key: bytes,
                               intro_time: int = 0) -> None:
-        """Server: a key to encrypt session tickets (`key`: 16+ random bytes,
-        secret; `name` identifies it; `intro_time`: seconds since the epoch
-        when it starts being used, 0 for now). The one change s2n-tls allows
-        on a Config in use, for key rotation."""
-        name_b = name.encode() if isinstance(name, str) else bytes(name)
+        """Server: a key to encrypt session tickets (`key`: at least 16 random
+        bytes, 32 recommended, secret; `name`: 1..16 bytes identifying it;
+        `intro_time`: seconds since the epoch when it starts being used, 0
+        for now). Turn tickets on first (`set_session_tickets_onoff(True)`):
+        s2n-tls ignores keys while they are off. The one change s2n-tls
+        allows on a Config in use, for key rotation."""
+        if not self._tickets:
+            raise usage("add_ticket_crypto_key() while session tickets are off: s2n-tls would "
+                        "ignore the key; call set_session_tickets_onoff(True) first",
+                        "S2N_PY_ERR_TICKETS_OFF")
+        name_b = c_string(name, "ticket key name")
         key_b = bytes(key)
+        if not 1 <= len(name_b) <= 16:
+            raise ValueError(f"ticket key name must be 1..16 bytes, not {len(name_b)}")
+        if len(key_b) < 16:
+            raise ValueError(f"ticket key must be at least 16 random bytes (32 recommended), "
+                             f"not {len(key_b)}")
         check(lib.s2n_config_add_ticket_crypto_key(
             self._ptr, name_b, len(name_b), ffi.from_buffer("uint8_t[]", key_b), len(key_b),
             int(intro_time)))
 
-    def set_session_ticket_callback(self, fn: Callable[[bytes, int], None]) -> None:
-        """Client: `fn(session, lifetime_seconds)` for each session ticket the
-        server sends (in TLS 1.3 they arrive after the handshake, while
-        receiving). Pass `session` to `Connection.set_session` to resume."""
+    def set_session_ticket_callback(self, fn: Callable[[Any, bytes, int], None]) -> None:
+        """Client: `fn(conn, session, lifetime_seconds)` for each session
+        ticket a server sends (in TLS 1.3 they arrive after the handshake,
+        while receiving); `conn` is the s2n.Connection that received it, so
+        a client of several servers knows whose ticket it is. Pass `session`
+        to `Connection.set_session` to resume."""
         ptr = self._mutable()
-        cb = _callbacks.SessionTicketCallback(fn)
+        cb = _callbacks.Handle(fn, "session ticket callback")
         check(lib.s2n_config_set_session_ticket_cb(ptr, lib.py_session_ticket_trampoline, cb.handle))
         self._ticket_cb = cb
+        self._has_callbacks = True
 
     def set_send_buffer_size(self, size: int) -> None:
         check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))
+
+
+Config.__module__ = "s2n"

@@ -1,22 +1,21 @@
 """Connection: one s2n_connection, 1:1 with the C API.
 
-Threads: s2n-tls allows one thread in s2n_send and another in s2n_recv at the
-same time, nothing more. cffi releases the GIL around every C call, so Python
-threads really do enter C together. Each direction has a lock: two senders (or
-two receivers) are serialized, one sender and one receiver run in parallel, and
-calls that touch both directions (negotiate, shutdown, wipe) take both locks.
-A callback that calls back into its own connection would deadlock on a lock its
-own thread holds: that is detected and raised as `UsageError`.
-"""
+The concurrency contract is written once, in Connection's docstring, and
+enforced here: by `_gated` for most methods, inline on the hot paths
+(negotiate, send, recv, recv_into, shutdown)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
+import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from . import _callbacks
 from ._enums import Blinding, Mode, ProtocolVersion
-from ._errors import S2NError, blocked_error, check, from_capture, last_error, usage
+from ._errors import IOError as S2NIOError
+from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
 from .config import Config, c_string
 
@@ -35,9 +34,9 @@ def _fileno(fd: Any) -> int:
     return n
 
 
-class _Direction:
-    """A lock that knows its owner, so re-entry from a callback is an error,
-    not a deadlock."""
+class _Lock:
+    """A lock that knows its owner thread: a call made from inside a callback
+    of the same connection is then recognised instead of deadlocking."""
 
     __slots__ = ("lock", "owner")
 
@@ -45,44 +44,142 @@ class _Direction:
         self.lock = threading.Lock()
         self.owner = 0
 
-    def acquire(self, what: str) -> None:
-        if not self.lock.acquire(False):
-            if self.owner == _get_ident():
-                raise usage(f"{what}() called from inside a callback of the same connection",
-                            "S2N_PY_ERR_REENTRANCY")
-            self.lock.acquire()
-        self.owner = _get_ident()
 
-    def release(self) -> None:
-        self.owner = 0
-        self.lock.release()
+def _reentrancy(what: str) -> UsageError:
+    return usage(f"{what}() called from inside a callback of the same connection: "
+                 "s2n-tls is not re-entrant (only getters may be called there)",
+                 "S2N_PY_ERR_REENTRANCY")
+
+
+def _gated(reader: bool) -> Callable:
+    """Decorator: run `fn(self, ptr, ...)` under the concurrency contract (see
+    Connection). `reader` methods only read, so they may also run from inside
+    a callback of this connection (whose driving call holds the locks)."""
+
+    def decorate(fn: Callable) -> Callable:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def method(self, *args, **kwargs):
+            me = _get_ident()
+            s, r = self._send, self._recv
+            if s.owner == me or r.owner == me:
+                if not reader:
+                    raise _reentrancy(name)
+                return fn(self, self._conn(), *args, **kwargs)
+            self._lock_both()
+            try:
+                return fn(self, self._conn(), *args, **kwargs)
+            finally:
+                self._unlock_both()
+
+        sig = inspect.signature(fn)
+        method.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in sig.parameters.values() if p.name != "ptr"])
+        return method
+
+    return decorate
+
+
+_exclusive = _gated(reader=False)
+_reader = _gated(reader=True)
+
+
+def _free_conn(ptr, refs: dict, _free=lib.s2n_connection_free) -> None:
+    """ffi.gc destructor: free the C connection first, and only then let go of
+    what it points at (config, BIOs, callback handles), held in `refs`."""
+    _free(ptr)
+    refs.clear()
 
 
 class Connection:
-    """An s2n_connection. See the usage guide's "Sending and Receiving"."""
+    """An s2n_connection. See the usage guide's "Sending and Receiving".
+
+    Concurrency contract (enforced here, for every method that touches C):
+
+    - s2n-tls allows one thread in s2n_send and one in s2n_recv at the same
+      time, and nothing more. So the *send side* (`send`, `sendv_with_offset`,
+      `shutdown_send`) takes the send lock, the *receive side* (`recv`,
+      `recv_into`) the receive lock: a sender and a receiver run in parallel;
+      two senders (or two receivers) run one after the other.
+    - Every other method (negotiate, shutdown, setters, getters, wipe,
+      free_handshake, IO setup, ...) takes both: it waits until the calls
+      running in other threads return, and runs alone.
+    - `free()` never waits: while another thread is inside a call it raises
+      UsageError (S2N_PY_ERR_IN_USE); the object is then still usable.
+    - Callbacks (IO, verify host, session ticket) run inside the call that
+      drove them, on its thread, while it holds its locks. From there the
+      getters may be called; any other method of the same connection raises
+      UsageError (S2N_PY_ERR_REENTRANCY): s2n-tls is not re-entrant.
+    - What a callback raises belongs to the call that drove it: that call
+      raises it, and fails (later callbacks of the same call refuse).
+    - cffi releases the GIL around each C call: a call blocked in C does not
+      stop other Python threads.
+    """
 
     def __init__(self, mode: Mode, config: Optional[Config] = None) -> None:
         mode = Mode(mode)
         ptr = lib.s2n_connection_new(mode)
         if ptr == ffi.NULL:
             raise last_error()
-        self._ptr = ptr
+        # Everything C points at lives in `_refs` until the C connection is freed.
+        self._refs: dict = {"self": ffi.new_handle(weakref.ref(self))}
+        self._ptr = ffi.gc(ptr, functools.partial(_free_conn, refs=self._refs))
+        lib.s2n_connection_set_ctx(ptr, self._refs["self"])
         self._mode = mode
         self._config: Optional[Config] = None
-        self._send = _Direction()
-        self._recv = _Direction()
+        self._send = _Lock()
+        self._recv = _Lock()
         self._rbuf = None
-        self._io_refs: dict = {}  # objects s2n-tls uses through raw pointers/fds
+        self._negotiated = False
+        self._pycb = False  # Python callbacks may run: scope their exceptions
         if config is not None:
             self.set_config(config)
 
-    # lifetime
+    # the gate
 
-    def __del__(self, _free=lib.s2n_connection_free) -> None:
-        ptr = getattr(self, "_ptr", None)
-        if ptr is not None:
-            self._ptr = None
-            _free(ptr)
+    def _lock_both(self) -> None:
+        s, r = self._send, self._recv
+        s.lock.acquire()
+        try:
+            r.lock.acquire()
+        except BaseException:
+            s.lock.release()
+            raise
+        s.owner = r.owner = _get_ident()
+
+    def _unlock_both(self) -> None:
+        s, r = self._send, self._recv
+        s.owner = r.owner = 0
+        r.lock.release()
+        s.lock.release()
+
+    def _enter(self, side: _Lock, what: str):
+        """Take one direction's lock; returns the C pointer."""
+        me = _get_ident()
+        if self._send.owner == me or self._recv.owner == me:
+            raise _reentrancy(what)
+        side.lock.acquire()
+        side.owner = me
+        ptr = self._ptr
+        if ptr is None:
+            side.owner = 0
+            side.lock.release()
+            raise _freed()
+        return ptr
+
+    @staticmethod
+    def _leave(side: _Lock) -> None:
+        side.owner = 0
+        side.lock.release()
+
+    def _conn(self):
+        ptr = self._ptr
+        if ptr is None:
+            raise _freed()
+        return ptr
+
+    # lifetime
 
     def __enter__(self) -> "Connection":
         return self
@@ -91,30 +188,29 @@ class Connection:
         self.free()
 
     def free(self) -> None:
-        """Free the C connection (idempotent). Any later call raises UsageError."""
+        """Free the C connection (idempotent). Any later call raises UsageError.
+        Raises UsageError, and frees nothing, while another call is running."""
         if self._ptr is None:
             return
-        if not self._send.lock.acquire(False):
+        me = _get_ident()
+        s, r = self._send, self._recv
+        if s.owner == me or r.owner == me:
+            raise _reentrancy("free")
+        if not s.lock.acquire(False):
             raise usage("free() while another call is using this connection", "S2N_PY_ERR_IN_USE")
         try:
-            if not self._recv.lock.acquire(False):
+            if not r.lock.acquire(False):
                 raise usage("free() while another call is using this connection", "S2N_PY_ERR_IN_USE")
             try:
                 ptr, self._ptr = self._ptr, None
-                lib.s2n_connection_free(ptr)
-                self._io_refs.clear()
+                if ptr is not None:
+                    ffi.release(ptr)  # runs _free_conn now
                 self._config = None
                 self._rbuf = None
             finally:
-                self._recv.lock.release()
+                r.lock.release()
         finally:
-            self._send.lock.release()
-
-    def _conn(self):
-        ptr = self._ptr
-        if ptr is None:
-            raise usage("the connection has been freed", "S2N_PY_ERR_FREED")
-        return ptr
+            s.lock.release()
 
     @property
     def mode(self) -> Mode:
@@ -124,68 +220,83 @@ class Connection:
     def config(self) -> Optional[Config]:
         return self._config
 
-    def wipe(self) -> None:
+    @_exclusive
+    def wipe(self, ptr) -> None:
         """Reset for reuse. Keeps mode and config; IO, server name, blinding
         and callbacks are cleared, as in C, and must be set again."""
-        self._both(lambda p: check(lib.s2n_connection_wipe(p)), "wipe")
-        self._io_refs.clear()
+        check(lib.s2n_connection_wipe(ptr))
+        lib.s2n_connection_set_ctx(ptr, self._refs["self"])
+        for key in ("read", "write", "verify_host"):
+            self._refs.pop(key, None)
+        self._negotiated = False
 
     # configuration
 
-    def set_config(self, config: Config) -> None:
+    @_exclusive
+    def set_config(self, ptr, config: Config) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"expected s2n.Config, not {type(config).__name__}")
-        check(lib.s2n_connection_set_config(self._conn(), config._ptr))
+        check(lib.s2n_connection_set_config(ptr, config._ptr))
         config._frozen = True
-        self._config = config  # s2n-tls keeps a raw pointer: keep the object alive
+        self._config = config
+        self._refs["config"] = config  # s2n-tls keeps a raw pointer
+        self._pycb = self._pycb or config._has_callbacks
 
-    def set_server_name(self, name: str) -> None:
+    @_exclusive
+    def set_server_name(self, ptr, name: str) -> None:
         """SNI for a client; also the name the server's certificate must match."""
-        check(lib.s2n_set_server_name(self._conn(), c_string(name, "server name")))
+        check(lib.s2n_set_server_name(ptr, c_string(name, "server name")))
 
-    def set_blinding(self, blinding: Blinding) -> None:
+    @_exclusive
+    def set_blinding(self, ptr, blinding: Blinding) -> None:
         """BUILT_IN (the default) sleeps 10-30 s inside the failing call;
         SELF_SERVICE returns at once and leaves waiting `get_delay()` to you."""
-        check(lib.s2n_connection_set_blinding(self._conn(), Blinding(blinding)))
+        check(lib.s2n_connection_set_blinding(ptr, Blinding(blinding)))
 
-    def get_delay(self) -> int:
+    @_reader
+    def get_delay(self, ptr) -> int:
         """Nanoseconds to wait before closing after an error (self-service blinding)."""
-        delay = lib.s2n_connection_get_delay(self._conn())
+        delay = lib.s2n_connection_get_delay(ptr)
         if delay == 2**64 - 1:
             raise last_error()
         return delay
 
-    def prefer_throughput(self) -> None:
-        check(lib.s2n_connection_prefer_throughput(self._conn()))
+    @_exclusive
+    def prefer_throughput(self, ptr) -> None:
+        check(lib.s2n_connection_prefer_throughput(ptr))
 
-    def prefer_low_latency(self) -> None:
-        check(lib.s2n_connection_prefer_low_latency(self._conn()))
+    @_exclusive
+    def prefer_low_latency(self, ptr) -> None:
+        check(lib.s2n_connection_prefer_low_latency(ptr))
 
-    def set_recv_buffering(self, enabled: bool) -> None:
+    @_exclusive
+    def set_recv_buffering(self, ptr, enabled: bool) -> None:
         """Read as much as the transport has into one buffer (fewer reads);
         then `pending()` tells what is buffered before waiting on the fd."""
-        check(lib.s2n_connection_set_recv_buffering(self._conn(), bool(enabled)))
+        check(lib.s2n_connection_set_recv_buffering(ptr, bool(enabled)))
 
-    def set_dynamic_record_threshold(self, resize_threshold: int, timeout_threshold: int) -> None:
-        check(lib.s2n_connection_set_dynamic_record_threshold(
-            self._conn(), resize_threshold, timeout_threshold))
+    @_exclusive
+    def set_dynamic_record_threshold(self, ptr, resize_threshold: int, timeout_threshold: int) -> None:
+        check(lib.s2n_connection_set_dynamic_record_threshold(ptr, resize_threshold, timeout_threshold))
 
-    def set_verify_host_callback(self, fn: Callable[[str], bool]) -> None:
+    @_exclusive
+    def set_verify_host_callback(self, ptr, fn: Callable[[str], bool]) -> None:
         """Per-connection `fn(name) -> bool` for certificate names (overrides the Config's)."""
-        cb = _callbacks.VerifyHostCallback(fn)
-        check(lib.s2n_connection_set_verify_host_callback(
-            self._conn(), lib.py_verify_host_trampoline, cb.handle))
-        self._io_refs["verify_host"] = cb
+        cb = _callbacks.Handle(fn, "verify-host callback")
+        check(lib.s2n_connection_set_verify_host_callback(ptr, lib.py_verify_host_trampoline, cb.handle))
+        self._refs["verify_host"] = cb
+        self._pycb = True
 
-    def set_session(self, session: bytes) -> None:
+    @_exclusive
+    def set_session(self, ptr, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection."""
         data = bytes(session)
-        check(lib.s2n_connection_set_session(self._conn(), ffi.from_buffer("uint8_t[]", data), len(data)))
+        check(lib.s2n_connection_set_session(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
 
-    def get_session(self) -> bytes:
+    @_reader
+    def get_session(self, ptr) -> bytes:
         """The session state to resume later (TLS 1.2; for TLS 1.3 prefer
         Config.set_session_ticket_callback: tickets arrive after the handshake)."""
-        ptr = self._conn()
         n = check(lib.s2n_connection_get_session_length(ptr))
         if n == 0:
             return b""
@@ -193,71 +304,84 @@ class Connection:
         got = check(lib.s2n_connection_get_session(ptr, buf, n))
         return ffi.unpack(ffi.cast("char *", buf), got)
 
-    def free_handshake(self) -> None:
+    @_exclusive
+    def free_handshake(self, ptr) -> None:
         """Release memory only the handshake needed (after negotiate)."""
-        self._both(lambda p: check(lib.s2n_connection_free_handshake(p)), "free_handshake")
+        check(lib.s2n_connection_free_handshake(ptr))
 
-    def release_buffers(self) -> None:
+    @_exclusive
+    def release_buffers(self, ptr) -> None:
         """Release the IO buffers while idle (fails if a partial record is buffered)."""
-        self._both(lambda p: check(lib.s2n_connection_release_buffers(p)), "release_buffers")
+        check(lib.s2n_connection_release_buffers(ptr))
 
     def release_buffers_if_idle(self) -> bool:
         """Release the IO buffers if no call is running in another thread and
         no partial record is buffered; never raises, never waits. For layers
         about to wait for the transport. Returns True if released."""
-        ptr = self._ptr
-        if ptr is None or not self._send.lock.acquire(False):
+        s, r = self._send, self._recv
+        if not s.lock.acquire(False):
             return False
         try:
-            if not self._recv.lock.acquire(False):
+            if not r.lock.acquire(False):
                 return False
             try:
+                ptr = self._ptr
+                if ptr is None:
+                    return False
                 if lib.s2n_connection_release_buffers(ptr) < 0:
                     lib.py_capture_now()  # consume the error: refusing is normal here
                     return False
                 return True
             finally:
-                self._recv.lock.release()
+                r.lock.release()
         finally:
-            self._send.lock.release()
+            s.lock.release()
 
     # IO setup
 
-    def set_fd(self, fd: Any) -> None:
+    @_exclusive
+    def set_fd(self, ptr, fd: Any) -> None:
         """Read and write this fd (an int, or anything with fileno(), kept referenced)."""
-        check(lib.s2n_connection_set_fd(self._conn(), _fileno(fd)))
-        self._io_refs["read"] = self._io_refs["write"] = fd
+        check(lib.s2n_connection_set_fd(ptr, _fileno(fd)))
+        self._refs["read"] = self._refs["write"] = fd
 
-    def set_read_fd(self, fd: Any) -> None:
-        check(lib.s2n_connection_set_read_fd(self._conn(), _fileno(fd)))
-        self._io_refs["read"] = fd
+    @_exclusive
+    def set_read_fd(self, ptr, fd: Any) -> None:
+        check(lib.s2n_connection_set_read_fd(ptr, _fileno(fd)))
+        self._refs["read"] = fd
 
-    def set_write_fd(self, fd: Any) -> None:
-        check(lib.s2n_connection_set_write_fd(self._conn(), _fileno(fd)))
-        self._io_refs["write"] = fd
+    @_exclusive
+    def set_write_fd(self, ptr, fd: Any) -> None:
+        check(lib.s2n_connection_set_write_fd(ptr, _fileno(fd)))
+        self._refs["write"] = fd
 
-    def use_corked_io(self) -> None:
+    @_exclusive
+    def use_corked_io(self, ptr) -> None:
         """TCP_CORK during the handshake (fd IO only)."""
-        check(lib.s2n_connection_use_corked_io(self._conn()))
+        check(lib.s2n_connection_use_corked_io(ptr))
 
-    def set_recv_cb(self, fn: Callable[[memoryview], int]) -> None:
+    @_exclusive
+    def set_recv_cb(self, ptr, fn: Callable[[memoryview], int]) -> None:
         """`fn(buf) -> int`: fill buf, return the count; 0 = peer closed;
-        raise BlockingIOError for "would block", OSError for an IO error."""
+        raise BlockingIOError for "would block", OSError for an IO error.
+        `buf` is valid only during the call."""
         cb = _callbacks.IOCallback(fn)
-        ptr = self._conn()
         check(lib.s2n_connection_set_recv_cb(ptr, lib.py_recv_trampoline))
         check(lib.s2n_connection_set_recv_ctx(ptr, cb.handle))
-        self._io_refs["read"] = cb
+        self._refs["read"] = cb
+        self._pycb = True
 
-    def set_send_cb(self, fn: Callable[[memoryview], int]) -> None:
+    @_exclusive
+    def set_send_cb(self, ptr, fn: Callable[[memoryview], int]) -> None:
         """`fn(data) -> int`: send some of data, return the count; errors as for recv."""
         cb = _callbacks.IOCallback(fn)
-        ptr = self._conn()
         check(lib.s2n_connection_set_send_cb(ptr, lib.py_send_trampoline))
         check(lib.s2n_connection_set_send_ctx(ptr, cb.handle))
-        self._io_refs["write"] = cb
+        self._refs["write"] = cb
+        self._pycb = True
 
-    def set_memory_io(self, incoming: Any, outgoing: Any) -> None:
+    @_exclusive
+    def set_memory_io(self, ptr, incoming: Any, outgoing: Any) -> None:
         """Sans-IO: read the peer's bytes from `incoming` and put this side's
         bytes into `outgoing` (two `s2n.MemoryBIO`s). Both stay in C: no
         Python runs per record. An empty `incoming` makes calls raise
@@ -266,105 +390,120 @@ class Connection:
         for bio in (incoming, outgoing):
             if getattr(bio, "_bio", None) is None:
                 raise TypeError(f"expected s2n.MemoryBIO, not {type(bio).__name__}")
-        if lib.py_connection_set_memory_io(self._conn(), incoming._bio, outgoing._bio) < 0:
+        if lib.py_connection_set_memory_io(ptr, incoming._bio, outgoing._bio) < 0:
             raise from_capture(lib.py_last_error())
-        self._io_refs["read"], self._io_refs["write"] = incoming, outgoing
+        self._refs["read"], self._refs["write"] = incoming, outgoing
 
     # driving s2n-tls
 
     def _fail(self, ptr) -> S2NError:
-        """The exception for a failed IO call; a callback's own exception wins."""
+        """The exception for a failed IO call."""
         capture = lib.py_last_error()
-        if capture.blocked and not _callbacks.pending():
+        if capture.blocked:
             # The common case in non-blocking IO: keep it cheap.
             blocked = blocked_error(capture.s2n_errno, capture.blocked)
             if blocked is not None:
                 return blocked
-        err = from_capture(capture, ptr)
-        cb_exc = _callbacks.take()
-        if cb_exc is None:
-            return err
-        if isinstance(cb_exc, OSError) and not isinstance(cb_exc, S2NError):
-            from ._errors import IOError as S2NIOError
+        if "read" not in self._refs or "write" not in self._refs:
+            return usage("no transport: call set_fd, set_recv_cb/set_send_cb or "
+                         "set_memory_io first", "S2N_PY_ERR_NO_IO")
+        return from_capture(capture, ptr)
 
-            io = S2NIOError(f"IO callback failed: {cb_exc}", errno=cb_exc.errno,
-                            name=err.name, debug=err.debug)
-            io.__cause__ = cb_exc
+    def _callback_error(self, exc: BaseException, ptr, rc: int) -> BaseException:
+        """A callback's exception, raised by the call that drove it."""
+        if isinstance(exc, OSError) and not isinstance(exc, S2NError):
+            name = debug = ""
+            if rc < 0:
+                err = from_capture(lib.py_last_error(), ptr)
+                name, debug = err.name, err.debug
+            io = S2NIOError(f"IO callback failed: {exc}", errno=exc.errno, name=name or "S2N_ERR_IO",
+                            debug=debug)
+            io.__cause__ = exc
             return io
-        return cb_exc  # type: ignore[return-value]
+        return exc
 
-    def _both(self, fn: Callable, what: str):
-        self._send.acquire(what)
+    def _drive(self, call, ptr, *args) -> int:
+        """One C call that may run Python callbacks: their exception wins."""
+        outer = _callbacks.begin()
         try:
-            self._recv.acquire(what)
-            try:
-                return fn(self._conn())
-            finally:
-                self._recv.release()
+            rc = call(ptr, *args)
         finally:
-            self._send.release()
+            exc = _callbacks.end(outer)
+        if exc is not None:
+            raise self._callback_error(exc, ptr, rc)
+        if rc < 0:
+            raise self._fail(ptr)
+        return rc
 
     def negotiate(self) -> None:
         """Run the handshake. Returns when it is complete; raises BlockedError
         (with `.blocked`) while it needs IO on a non-blocking transport."""
-        send, recv = self._send, self._recv
-        send.acquire("negotiate")
+        if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
+            raise _reentrancy("negotiate")
+        self._lock_both()
         try:
-            recv.acquire("negotiate")
-            try:
-                ptr = self._conn()
-                if lib.py_negotiate(ptr) < 0:
-                    raise self._fail(ptr)
-            finally:
-                recv.release()
+            ptr = self._conn()
+            if self._pycb:
+                self._drive(lib.py_negotiate, ptr)
+            elif lib.py_negotiate(ptr) < 0:
+                raise self._fail(ptr)
+            self._negotiated = True
         finally:
-            send.release()
+            self._unlock_both()
+
+    def _not_negotiated(self, what: str) -> UsageError:
+        return usage(f"{what}() before the handshake: call negotiate() until it returns first",
+                     "S2N_PY_ERR_NOT_NEGOTIATED")
 
     def send(self, data: Buffer) -> int:
         """Encrypt and send; returns the bytes taken (a partial write is
         possible). Retry with only the rest: `data[n:]`. Any buffer works, without a copy."""
-        d = self._send
-        d.acquire("send")
+        side = self._send
+        ptr = self._enter(side, "send")
         try:
-            ptr = self._conn()
+            if not self._negotiated:
+                raise self._not_negotiated("send")
             if type(data) is bytes:
-                rc = lib.py_send(ptr, data, len(data))
+                rc = (self._drive(lib.py_send, ptr, data, len(data)) if self._pycb
+                      else lib.py_send(ptr, data, len(data)))
             else:
-                buf = ffi.from_buffer(data)
+                buf = _readable(data, "send")
                 try:
-                    rc = lib.py_send(ptr, buf, len(buf))
+                    rc = (self._drive(lib.py_send, ptr, buf, len(buf)) if self._pycb
+                          else lib.py_send(ptr, buf, len(buf)))
                 finally:
                     ffi.release(buf)
             if rc < 0:
                 raise self._fail(ptr)
             return rc
         finally:
-            d.release()
+            side.owner = 0
+            side.lock.release()
 
     def sendv_with_offset(self, buffers: Sequence[Buffer], offset: int) -> int:
         """Send the concatenation of `buffers` from byte `offset` on; returns
         the bytes taken. The next call passes the same buffers, offset + result."""
         if offset < 0:
             raise ValueError("offset must be >= 0")
-        d = self._send
-        d.acquire("sendv_with_offset")
+        side = self._send
+        ptr = self._enter(side, "sendv_with_offset")
         try:
-            ptr = self._conn()
-            views = [ffi.from_buffer(b) for b in buffers]
+            if not self._negotiated:
+                raise self._not_negotiated("sendv_with_offset")
+            views = []
             try:
+                for b in buffers:
+                    views.append(_readable(b, "sendv_with_offset"))
                 iov = ffi.new("struct iovec[]", len(views))
                 for i, v in enumerate(views):
                     iov[i].iov_base = v
                     iov[i].iov_len = len(v)
-                rc = lib.py_sendv_with_offset(ptr, iov, len(views), offset)
+                return self._drive(lib.py_sendv_with_offset, ptr, iov, len(views), offset)
             finally:
                 for v in views:
                     ffi.release(v)
-            if rc < 0:
-                raise self._fail(ptr)
-            return rc
         finally:
-            d.release()
+            self._leave(side)
 
     def recv(self, max_bytes: int = _RECV_BUF - 64) -> bytes:
         """Up to `max_bytes` of application data (one record unless
@@ -376,33 +515,42 @@ class Connection:
             buf = bytearray(max_bytes)
             n = self.recv_into(buf)
             return bytes(memoryview(buf)[:n])
-        d = self._recv
-        d.acquire("recv")
+        side = self._recv
+        ptr = self._enter(side, "recv")
         try:
-            ptr = self._conn()
+            if not self._negotiated:
+                raise self._not_negotiated("recv")
             rbuf = self._rbuf
             if rbuf is None or len(rbuf) < max_bytes:
                 rbuf = self._rbuf = _raw_alloc("char[]", max(max_bytes, _RECV_BUF))
-            rc = lib.py_recv(ptr, rbuf, max_bytes)
-            if rc < 0:
-                raise self._fail(ptr)
+            if self._pycb:
+                rc = self._drive(lib.py_recv, ptr, rbuf, max_bytes)
+            else:
+                rc = lib.py_recv(ptr, rbuf, max_bytes)
+                if rc < 0:
+                    raise self._fail(ptr)
             return ffi.unpack(rbuf, rc)
         finally:
-            d.release()
+            side.owner = 0
+            side.lock.release()
 
     def recv_into(self, buffer: Union[bytearray, memoryview], nbytes: int = 0) -> int:
         """Decrypt straight into `buffer` (up to `nbytes`, default all of it);
         returns the count, 0 once the peer's close_notify arrived."""
-        d = self._recv
-        d.acquire("recv_into")
+        side = self._recv
+        ptr = self._enter(side, "recv_into")
         try:
-            ptr = self._conn()
+            if not self._negotiated:
+                raise self._not_negotiated("recv_into")
             try:
                 buf = ffi.from_buffer(buffer, require_writable=True)
-            except BufferError:
-                raise TypeError("recv_into() needs a writable buffer") from None
+            except (BufferError, TypeError):
+                raise TypeError("recv_into() needs a writable buffer, not "
+                                f"{type(buffer).__name__}") from None
             try:
                 n = len(buf) if nbytes <= 0 else min(nbytes, len(buf))
+                if self._pycb:
+                    return self._drive(lib.py_recv, ptr, buf, n)
                 rc = lib.py_recv(ptr, buf, n)
             finally:
                 ffi.release(buf)
@@ -410,44 +558,50 @@ class Connection:
                 raise self._fail(ptr)
             return rc
         finally:
-            d.release()
+            side.owner = 0
+            side.lock.release()
 
-    def peek(self) -> int:
+    @_reader
+    def peek(self, ptr) -> int:
         """Bytes of decrypted application data already buffered: recv() returns
         them without reading the transport (check before waiting on the fd)."""
-        return lib.s2n_peek(self._conn())
+        return lib.s2n_peek(ptr)
 
-    def peek_buffered(self) -> int:
+    @_reader
+    def peek_buffered(self, ptr) -> int:
         """Bytes of not yet decrypted records buffered (with recv buffering)."""
-        return lib.s2n_peek_buffered(self._conn())
+        return lib.s2n_peek_buffered(ptr)
 
-    def pending(self) -> int:
+    @_reader
+    def pending(self, ptr) -> int:
         """Non-zero when recv() may return data without the transport being readable."""
-        ptr = self._conn()
         return lib.s2n_peek(ptr) + lib.s2n_peek_buffered(ptr)
 
     def shutdown(self) -> None:
         """Graceful close both ways: send close_notify, wait for the peer's
         (discarding application data still arriving). Does not close the fd."""
-        def run(ptr):
-            if lib.py_shutdown(ptr) < 0:
-                raise self._fail(ptr)
-        self._both(run, "shutdown")
+        if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
+            raise _reentrancy("shutdown")
+        self._lock_both()
+        try:
+            self._drive(lib.py_shutdown, self._conn())
+        finally:
+            self._unlock_both()
 
     def shutdown_send(self) -> None:
-        """Half-close (TLS 1.3): send close_notify, keep receiving until recv() gives b""."""
-        d = self._send
-        d.acquire("shutdown_send")
+        """Half-close (TLS 1.3): send close_notify, keep receiving until recv()
+        gives b"". After a failed handshake it sends the alert s2n-tls queued."""
+        side = self._send
+        ptr = self._enter(side, "shutdown_send")
         try:
-            ptr = self._conn()
-            if lib.py_shutdown_send(ptr) < 0:
-                raise self._fail(ptr)
+            self._drive(lib.py_shutdown_send, ptr)
         finally:
-            d.release()
+            self._leave(side)
 
-    def get_alert(self) -> Optional[int]:
+    @_reader
+    def get_alert(self, ptr) -> Optional[int]:
         """The TLS alert code the peer sent, or None."""
-        code = lib.s2n_connection_get_alert(self._conn())
+        code = lib.s2n_connection_get_alert(ptr)
         if code < 0:
             lib.py_capture_now()  # consume the "no alert" error
             return None
@@ -455,55 +609,80 @@ class Connection:
 
     # information
 
-    def _str(self, cptr) -> Optional[str]:
+    @staticmethod
+    def _str(cptr) -> Optional[str]:
         return None if cptr == ffi.NULL else ffi.string(cptr).decode("utf-8", errors="replace")
 
-    def get_actual_protocol_version(self) -> ProtocolVersion:
-        return ProtocolVersion(check(lib.s2n_connection_get_actual_protocol_version(self._conn())))
+    @_reader
+    def get_actual_protocol_version(self, ptr) -> ProtocolVersion:
+        return ProtocolVersion(check(lib.s2n_connection_get_actual_protocol_version(ptr)))
 
-    def get_client_protocol_version(self) -> ProtocolVersion:
-        return ProtocolVersion(check(lib.s2n_connection_get_client_protocol_version(self._conn())))
+    @_reader
+    def get_client_protocol_version(self, ptr) -> ProtocolVersion:
+        return ProtocolVersion(check(lib.s2n_connection_get_client_protocol_version(ptr)))
 
-    def get_server_protocol_version(self) -> ProtocolVersion:
-        return ProtocolVersion(check(lib.s2n_connection_get_server_protocol_version(self._conn())))
+    @_reader
+    def get_server_protocol_version(self, ptr) -> ProtocolVersion:
+        return ProtocolVersion(check(lib.s2n_connection_get_server_protocol_version(ptr)))
 
-    def get_cipher(self) -> str:
-        """The cipher suite's IANA name, e.g. "TLS_AES_128_GCM_SHA256"."""
-        name = self._str(lib.s2n_connection_get_cipher(self._conn()))
+    @_reader
+    def get_cipher(self, ptr) -> str:
+        """The cipher suite as s2n-tls names it: IANA-style for TLS 1.3
+        ("TLS_AES_128_GCM_SHA256"), OpenSSL-style for TLS 1.2 and older
+        ("ECDHE-ECDSA-AES256-GCM-SHA384"). `get_cipher_iana_value()` gives
+        the two-byte IANA code point."""
+        name = self._str(lib.s2n_connection_get_cipher(ptr))
         if name is None:
             raise last_error()
         return name
 
-    def get_application_protocol(self) -> Optional[str]:
-        return self._str(lib.s2n_get_application_protocol(self._conn()))
+    @_reader
+    def get_cipher_iana_value(self, ptr) -> int:
+        """The cipher suite's IANA code point, e.g. 0x1301 for TLS_AES_128_GCM_SHA256."""
+        first = ffi.new("uint8_t *")
+        second = ffi.new("uint8_t *")
+        check(lib.s2n_connection_get_cipher_iana_value(ptr, first, second))
+        return first[0] << 8 | second[0]
 
-    def get_server_name(self) -> Optional[str]:
-        return self._str(lib.s2n_get_server_name(self._conn()))
+    @_reader
+    def get_application_protocol(self, ptr) -> Optional[str]:
+        return self._str(lib.s2n_get_application_protocol(ptr))
 
-    def get_handshake_type_name(self) -> str:
-        return self._str(lib.s2n_connection_get_handshake_type_name(self._conn())) or ""
+    @_reader
+    def get_server_name(self, ptr) -> Optional[str]:
+        return self._str(lib.s2n_get_server_name(ptr))
 
-    def get_curve(self) -> str:
-        return self._str(lib.s2n_connection_get_curve(self._conn())) or "NONE"
+    @_reader
+    def get_handshake_type_name(self, ptr) -> str:
+        return self._str(lib.s2n_connection_get_handshake_type_name(ptr)) or ""
 
-    def get_kem_group_name(self) -> str:
-        return self._str(lib.s2n_connection_get_kem_group_name(self._conn())) or "NONE"
+    @_reader
+    def get_curve(self, ptr) -> str:
+        return self._str(lib.s2n_connection_get_curve(ptr)) or "NONE"
 
-    def is_session_resumed(self) -> bool:
-        return check(lib.s2n_connection_is_session_resumed(self._conn())) == 1
+    @_reader
+    def get_kem_group_name(self, ptr) -> str:
+        return self._str(lib.s2n_connection_get_kem_group_name(ptr)) or "NONE"
 
-    def client_cert_used(self) -> bool:
-        return check(lib.s2n_connection_client_cert_used(self._conn())) == 1
+    @_reader
+    def is_session_resumed(self, ptr) -> bool:
+        return check(lib.s2n_connection_is_session_resumed(ptr)) == 1
 
-    def get_wire_bytes_in(self) -> int:
-        return lib.s2n_connection_get_wire_bytes_in(self._conn())
+    @_reader
+    def client_cert_used(self, ptr) -> bool:
+        return check(lib.s2n_connection_client_cert_used(ptr)) == 1
 
-    def get_wire_bytes_out(self) -> int:
-        return lib.s2n_connection_get_wire_bytes_out(self._conn())
+    @_reader
+    def get_wire_bytes_in(self, ptr) -> int:
+        return lib.s2n_connection_get_wire_bytes_in(ptr)
 
-    def get_peer_cert_chain(self) -> List[bytes]:
+    @_reader
+    def get_wire_bytes_out(self, ptr) -> int:
+        return lib.s2n_connection_get_wire_bytes_out(ptr)
+
+    @_reader
+    def get_peer_cert_chain(self, ptr) -> List[bytes]:
         """The peer's validated chain, leaf first, as DER bytes ([] if none)."""
-        ptr = self._conn()
         chain = lib.s2n_cert_chain_and_key_new()
         if chain == ffi.NULL:
             raise last_error()
@@ -531,3 +710,18 @@ class Connection:
         state = "freed" if self._ptr is None else self._mode.name.lower()
         return f"<s2n.Connection {state}>"
 
+
+Connection.__module__ = "s2n"
+
+
+def _freed() -> UsageError:
+    return usage("the connection has been freed", "S2N_PY_ERR_FREED")
+
+
+def _readable(data: Any, what: str):
+    """A cffi view of any bytes-like object (released by the caller)."""
+    try:
+        return ffi.from_buffer(data)
+    except TypeError:
+        raise TypeError(f"{what}() needs a bytes-like object (bytes, bytearray, memoryview), "
+                        f"not {type(data).__name__}") from None

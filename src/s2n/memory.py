@@ -13,7 +13,7 @@ C, so no Python code runs per TLS record: this is the core that frameworks
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from ._errors import UsageError
 from ._lib import ffi, lib
@@ -22,19 +22,25 @@ _raw_alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 class MemoryBIO:
-    """A C-side byte buffer: `write(data)`, `read(n=-1)`, `pending`, `write_eof()`."""
+    """A C-side byte buffer: `write(data)`, `read(n=-1)`, `pending`, `write_eof()`.
 
-    def __init__(self) -> None:
+    `limit` bounds the bytes held at once (None: no bound). `write()` past it
+    raises BufferError and writes nothing; a connection writing into a full
+    `outgoing` BIO is BLOCKED (ON_WRITE) until it is read, as on a full socket.
+    """
+
+    def __init__(self, limit: Optional[int] = None) -> None:
+        if limit is not None and (type(limit) is not int or limit <= 0):
+            raise ValueError(f"limit must be a positive int or None, not {limit!r}")
         bio = lib.py_bio_new()
         if bio == ffi.NULL:
             raise MemoryError("cannot allocate a MemoryBIO")
-        self._bio = bio
-
-    def __del__(self, _free=lib.py_bio_free) -> None:
-        bio = getattr(self, "_bio", None)
-        if bio is not None:
-            self._bio = None
-            _free(bio)
+        # Freed with this object (and never while a Connection uses it: the
+        # Connection holds a reference until its own C object is freed).
+        self._bio = ffi.gc(bio, lib.py_bio_free)
+        self.limit = limit
+        if limit is not None:
+            lib.py_bio_set_limit(bio, limit)
 
     @property
     def pending(self) -> int:
@@ -52,7 +58,10 @@ class MemoryBIO:
             rc = lib.py_bio_write(self._bio, data, len(data))
             n = len(data)
         else:
-            buf = ffi.from_buffer(data)
+            try:
+                buf = ffi.from_buffer(data)
+            except TypeError:
+                raise TypeError(f"write() needs a bytes-like object, not {type(data).__name__}") from None
             try:
                 n = len(buf)
                 rc = lib.py_bio_write(self._bio, buf, n)
@@ -60,6 +69,9 @@ class MemoryBIO:
                 ffi.release(buf)
         if rc == -2:
             raise UsageError("write() after write_eof()", name="S2N_PY_ERR_BIO_EOF")
+        if rc == -3:
+            raise BufferError(f"MemoryBIO full: {n} more bytes would pass its limit of "
+                              f"{self.limit} (read from it first)")
         if rc != 0:
             raise MemoryError("MemoryBIO cannot grow")
         return n
@@ -79,7 +91,10 @@ class MemoryBIO:
 
     def readinto(self, buffer: Union[bytearray, memoryview]) -> int:
         """Take bytes straight into `buffer`; returns the count."""
-        buf = ffi.from_buffer(buffer, require_writable=True)
+        try:
+            buf = ffi.from_buffer(buffer, require_writable=True)
+        except (BufferError, TypeError):
+            raise TypeError(f"readinto() needs a writable buffer, not {type(buffer).__name__}") from None
         try:
             return lib.py_bio_read(self._bio, buf, len(buf))
         finally:
@@ -91,3 +106,6 @@ class MemoryBIO:
 
     def __repr__(self) -> str:
         return f"<s2n.MemoryBIO pending={self.pending}>"
+
+
+MemoryBIO.__module__ = "s2n"
