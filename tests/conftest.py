@@ -53,6 +53,12 @@ class PKI:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    @classmethod
+    def existing(cls, d: Path) -> "PKI":
+        pki = cls.__new__(cls)
+        pki.dir = d
+        return pki
+
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory) -> PKI:
@@ -92,6 +98,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_isolated(code: str, pki: PKI, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter, so that a crash (a signal) fails
+    the test, not the run. `pki`, the conftest helpers and s2n are in scope;
+    it passes if the code prints "OK" and exits 0."""
+    import sys
+    import textwrap
+
+    pre = ("import sys, socket, threading, gc\n"
+           f"sys.path.insert(0, {str(HERE)!r})\n"
+           "from pathlib import Path\n"
+           "import s2n\n"
+           "from conftest import PKI, server_config, client_config, connected_pair, run_both\n"
+           "pki = PKI.existing(Path(sys.argv[1]))\n")
+    proc = subprocess.run([sys.executable, "-c", pre + textwrap.dedent(code), str(pki.dir)],
+                          capture_output=True, text=True, timeout=timeout, cwd=pki.dir)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), (
+        f"exit {proc.returncode}\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-3000:]}")
+    return proc
 
 
 def fd_count() -> int:

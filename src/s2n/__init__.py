@@ -49,6 +49,15 @@ def version_info() -> Dict[str, str]:
     }
 
 
+def __getattr__(name: str):
+    # `s2n.asyncio` without importing it (and asyncio) in every program.
+    if name == "asyncio":
+        import importlib
+
+        return importlib.import_module(".asyncio", __name__)
+    raise AttributeError(f"module 's2n' has no attribute {name!r}")
+
+
 __all__ = [
     "AlertBehavior", "AlertError", "Blinding", "Blocked", "BlockedError", "ClientAuth",
     "ClosedError", "Config", "Connection", "ErrorType", "InternalError", "MemoryBIO", "Mode",

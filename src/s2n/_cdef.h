@@ -147,4 +147,5 @@ int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *ou
 
 /* throwaway PKI for the demo (_glue.c) */
 int py_make_demo_pki(char **ca_pem, char **cert_pem, char **key_pem);
+int py_cert_has_ip(const uint8_t *der, size_t der_len, const uint8_t *ip, size_t ip_len);
 void py_free(void *p);

@@ -66,3 +66,7 @@ _VERSION_NAMES = {
     ProtocolVersion.TLS1_1: "TLSv1.1", ProtocolVersion.TLS1_2: "TLSv1.2",
     ProtocolVersion.TLS1_3: "TLSv1.3",
 }
+
+
+for _enum in (Mode, Blocked, ErrorType, AlertBehavior, Blinding, ClientAuth, ProtocolVersion):
+    _enum.__module__ = "s2n"

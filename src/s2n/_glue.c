@@ -386,6 +386,19 @@ static char *py_cert_pem(X509 *cert)
     return py_bio_string(bio);
 }
 
+/* 1 if the DER certificate names this IP address (4 or 16 bytes) in an
+ * iPAddress subjectAltName; 0 if not; -1 if it cannot be parsed. A dNSName
+ * "127.0.0.1" does not count (RFC 6125 6.2.1, as CPython's ssl). */
+static int py_cert_has_ip(const uint8_t *der, size_t der_len, const uint8_t *ip, size_t ip_len)
+{
+    const uint8_t *p = der;
+    X509 *cert = d2i_X509(NULL, &p, (long) der_len);
+    if (!cert) return -1;
+    int rc = X509_check_ip(cert, ip, ip_len, 0) == 1;
+    X509_free(cert);
+    return rc;
+}
+
 /* 0 on success; the three strings are then owned by the caller (py_free). */
 static int py_make_demo_pki(char **ca_pem, char **cert_pem, char **key_pem)
 {

@@ -92,9 +92,18 @@ def blinding_delay(conn: Connection) -> Steps:
     return None
 
 
-def close_notify(conn: Connection) -> Steps:
-    """Honour the blinding delay, then send close_notify (half-close). Returns
-    True if it was sent; False if the connection can no longer send one."""
+def close_notify(conn: Connection, blind: bool = True) -> Steps:
+    """Send close_notify (half-close), or the alert a failed handshake queued.
+    `blind`: first wait out the blinding delay (servers). A client has
+    nothing to blind: with a delay pending it sends nothing and returns at
+    once (s2n-tls refuses to send before the delay). Returns True if it was
+    sent; False if the connection can no longer send one."""
+    if not blind:
+        try:
+            if conn.get_delay():
+                return False
+        except S2NError:
+            return False
     yield from blinding_delay(conn)
     while True:
         try:

@@ -84,13 +84,14 @@ import array
 import asyncio
 import collections
 import errno
+import ipaddress
 import logging
 import socket
 import threading
 import warnings
 from typing import Any, Callable, Optional
 
-from . import _io
+from . import _hostname, _io
 from ._enums import Blocked, Blinding, Mode, ProtocolVersion
 from ._errors import ClosedError, S2NError
 from .config import Config
@@ -193,8 +194,9 @@ class S2NTransport(asyncio.Transport):
                  waiter: Optional[asyncio.Future] = None, server: Optional["Server"] = None,
                  handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                  shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
-                 extra: Optional[dict] = None) -> None:
+                 extra: Optional[dict] = None, expected_ip: Optional[bytes] = None) -> None:
         super().__init__(extra)
+        self._expected_ip = expected_ip
         self._loop = loop
         self._sock: Optional[socket.socket] = sock
         self._fd = sock.fileno()
@@ -360,6 +362,11 @@ class S2NTransport(asyncio.Transport):
 
     # handshake
 
+    def _server_hostname(self, conn: Connection) -> Optional[str]:
+        if self._expected_ip is not None:
+            return str(ipaddress.ip_address(self._expected_ip))  # not sent as SNI
+        return conn.get_server_name()
+
     def _on_handshake_timeout(self, timeout: float) -> None:
         self._handshake_timer = None
         if self._state == self._HANDSHAKING:
@@ -372,6 +379,7 @@ class S2NTransport(asyncio.Transport):
         conn = self._conn
         extra = self._extra
         try:
+            _hostname.confirm(conn, self._expected_ip)
             if conn.mode == Mode.SERVER and not conn.client_cert_used():
                 chain = []  # (asking s2n-tls would fail, and failing costs an exception)
             else:
@@ -382,7 +390,7 @@ class S2NTransport(asyncio.Transport):
             version = conn.get_actual_protocol_version()
             extra["version"] = str(version)
             extra["alpn_protocol"] = conn.get_application_protocol()
-            extra["server_hostname"] = conn.get_server_name()
+            extra["server_hostname"] = self._server_hostname(conn)
             self._tls13 = version >= ProtocolVersion.TLS1_3
             # Handshake-only memory is dead weight from here on (and most of
             # an idle connection's size).
@@ -823,7 +831,7 @@ def _new_connection(mode: Mode, config: Config, sock: socket.socket,
         conn.prefer_throughput()
         conn.set_recv_buffering(True)
         if server_hostname:
-            conn.set_server_name(server_hostname)
+            _hostname.expect(conn, server_hostname)
         conn.set_fd(sock)
     except BaseException:
         conn.free()
@@ -955,7 +963,8 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
         waiter = loop.create_future()
         transport = S2NTransport(loop, sock, conn, lambda: protocol, waiter=waiter,
                                  handshake_timeout=handshake_timeout,
-                                 shutdown_timeout=shutdown_timeout)
+                                 shutdown_timeout=shutdown_timeout,
+                                 expected_ip=_hostname.ip_literal(server_hostname or ""))
         await waiter
     except BaseException:
         if transport is None:

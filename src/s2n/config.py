@@ -64,6 +64,7 @@ class Config:
         self._chains: List = []  # borrowed by the config: freed after it
         self._ptr = ffi.gc(ptr, functools.partial(_free_config, chains=self._chains))
         self._frozen = False
+        self._verify = True
         self._tickets = False
         self._has_callbacks = False
         self._verify_host: Optional[_callbacks.Handle] = None
@@ -127,6 +128,12 @@ class Config:
     def disable_x509_verification(self) -> None:
         """INSECURE: accept any certificate from the peer. For tests only."""
         check(lib.s2n_config_disable_x509_verification(self._mutable()))
+        self._verify = False
+
+    @property
+    def verifies_peer(self) -> bool:
+        """False once `disable_x509_verification()` was called."""
+        return self._verify
 
     def set_verify_host_callback(self, fn: Callable[[str], bool]) -> None:
         """`fn(name) -> bool` accepts or rejects each name in the peer's

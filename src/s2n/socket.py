@@ -9,13 +9,15 @@ inside s2n-tls's own read() would not return to Python until data arrived.
 
 from __future__ import annotations
 
+import errno
 import io
 import select
 import socket as _socket
+import threading
 import time
 from typing import Any, Optional, Tuple, Union
 
-from . import _io
+from . import _hostname, _io
 from ._enums import Blinding, Blocked, Mode
 from ._errors import BlockedError, ClosedError, S2NError, WantReadError, WantWriteError
 from .config import Config
@@ -47,17 +49,46 @@ def wrap_socket(sock: _socket.socket, config: Config, *, server_side: bool = Fal
                      suppress_ragged_eofs=suppress_ragged_eofs)
 
 
+def _set_nodelay(sock: _socket.socket) -> None:
+    """s2n-tls writes a handshake flight in several small writes: with Nagle
+    and delayed ACKs each handshake would stall ~40 ms on real TCP."""
+    if sock.family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+def _secret_bits(cipher: str) -> int:
+    """Secret bits of a cipher suite named the IANA or the OpenSSL way."""
+    name = cipher.upper().replace("_", "-")
+    if "CHACHA20" in name or "AES256" in name or "AES-256" in name:
+        return 256
+    if "3DES" in name or "DES-CBC3" in name:
+        return 112
+    return 128
+
+
 class TLSSocket:
     """A TLS connection over a socket, with the methods of `ssl.SSLSocket`.
 
     Defaults chosen for speed and memory that change no behaviour you asked
-    for: full-size records (`prefer_throughput`), receive buffering, handshake
-    memory freed once the handshake is done, and self-service blinding (a failing call raises at once; `close()` then
-    waits out the blinding delay, bounded by the timeout).
+    for: TCP_NODELAY, full-size records (`prefer_throughput`), receive
+    buffering, handshake memory freed once the handshake is done, and
+    self-service blinding (a failing call raises at once; a *server*'s
+    `close()` then waits out the blinding delay, bounded by the timeout; a
+    client has nothing to blind and closes at once).
 
     `suppress_ragged_eofs=False` (unlike `ssl`'s default): a peer that closes
     the TCP connection without TLS close_notify makes `recv` raise
     `s2n.ClosedError` rather than look like a clean end of data.
+
+    Threads: one thread may send while another receives. Two senders (or
+    two receivers) take turns, each call whole (two `sendall`s never
+    interleave their bytes); waiting for the turn counts against the
+    timeout. `close()` from another thread wakes the threads waiting on the
+    socket (they raise `OSError(EBADF)`) and the socket is closed only once
+    no call uses it.
     """
 
     def __init__(self, sock: _socket.socket, config: Config, *, server_side: bool = False,
@@ -74,22 +105,27 @@ class TLSSocket:
         self.suppress_ragged_eofs = suppress_ragged_eofs
         conn = Connection(Mode.SERVER if server_side else Mode.CLIENT, config)
         try:
-            if server_hostname:
-                conn.set_server_name(server_hostname)
+            self._expected_ip = _hostname.expect(conn, server_hostname) if server_hostname else None
             conn.set_blinding(Blinding.SELF_SERVICE)
             conn.prefer_throughput()
             conn.set_recv_buffering(True)
             sock.setblocking(False)
+            _set_nodelay(sock)
             conn.set_fd(sock)
         except BaseException:
             conn.free()
             raise
         self.connection = conn
-        # One poll object per direction: a reader thread and a writer thread
-        # may wait at the same time (s2n-tls allows one of each).
-        self._polls = {}
+        # One lock and one poll object per direction: a reader thread and a
+        # writer thread may wait at the same time (s2n-tls allows one of each).
+        self._rlock = threading.Lock()
+        self._wlock = threading.Lock()
+        self._release_lock = threading.Lock()
+        self._polls: dict = {}
         self._handshake_done = False
+        self._handshake_started = False
         self._closed = False
+        self._released = False
         if do_handshake_on_connect:
             try:
                 self._connected_or_not()
@@ -106,7 +142,7 @@ class TLSSocket:
 
     # waiting
 
-    def _runner(self):
+    def _runner(self, closing: bool = False):
         """A wait function for `_io.run_sync` with one deadline for the whole call."""
         timeout = self._timeout
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -130,62 +166,101 @@ class TLSSocket:
                 poll.register(self._sock, _POLLIN if step == Blocked.ON_READ else _POLLOUT)
             if deadline is None:
                 poll.poll()
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not poll.poll(remaining * 1000):
-                raise _Timeout("the TLS operation timed out")
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not poll.poll(remaining * 1000):
+                    raise _Timeout("the TLS operation timed out")
+            if self._closed and not closing:
+                raise _closed_error("closed by another thread")
 
         return wait
 
-    def _run(self, steps):
-        return _io.run_sync(steps, self._runner())
+    def _run(self, steps, closing: bool = False):
+        return _io.run_sync(steps, self._runner(closing))
 
-    def _check(self) -> Connection:
+    def _take(self, lock: threading.Lock) -> None:
+        """Wait for this direction's turn (another thread's call), within the timeout."""
+        if lock.acquire(False):
+            return
+        if self._timeout == 0.0:
+            raise WantReadError() if lock is self._rlock else WantWriteError()
+        if not lock.acquire(timeout=-1 if self._timeout is None else self._timeout):
+            raise _Timeout("the TLS operation timed out waiting for another thread's call")
+
+    def _give(self, lock: threading.Lock) -> None:
+        lock.release()
+        if self._closed:
+            self._release_if_unused()
+
+    def _ready(self) -> Connection:
+        """The connection, handshake done (doing it first if need be)."""
+        if self._closed:
+            raise _closed_error()
         if not self._handshake_done:
-            if self._closed:
-                raise OSError(9, "Bad file descriptor: the TLSSocket is closed")
             self.do_handshake()
-        elif self._closed:
-            raise OSError(9, "Bad file descriptor: the TLSSocket is closed")
         return self.connection
 
     # the socket API
 
     def do_handshake(self) -> None:
-        if self._closed:
-            raise OSError(9, "Bad file descriptor: the TLSSocket is closed")
-        if not self._handshake_done:
-            self._run(_io.handshake(self.connection))
-            self._handshake_done = True
-            # Handshake-only memory (transcript hashes, key shares...) is
-            # dead weight from here on: most of an idle connection's size.
-            self.connection.free_handshake()
+        conn = self.connection
+        self._take(self._wlock)
+        try:
+            self._take(self._rlock)
+            try:
+                if self._closed:
+                    raise _closed_error()
+                if self._handshake_done:
+                    return
+                self._handshake_started = True
+                self._run(_io.handshake(conn))
+                _hostname.confirm(conn, self._expected_ip)
+                self._handshake_done = True
+                # Handshake-only memory (transcript hashes, key shares...) is
+                # dead weight from here on: most of an idle connection's size.
+                conn.free_handshake()
+            finally:
+                self._rlock.release()
+        finally:
+            self._give(self._wlock)
 
     # Each call first tries s2n-tls once, directly: the common case costs one
     # C call. Only when it reports BLOCKED does the `_io` state machine take
     # over, with its waiting and retries.
 
     def send(self, data: Union[bytes, bytearray, memoryview]) -> int:
-        conn = self._check()
+        conn = self._ready()
+        lock = self._wlock
+        self._take(lock)
         try:
-            return conn.send(data)
-        except BlockedError:
-            return self._run(_io.send(conn, data))  # type: ignore[return-value]
+            try:
+                return conn.send(data)
+            except BlockedError:
+                return self._run(_io.send(conn, data))  # type: ignore[return-value]
+        finally:
+            self._give(lock)
 
     def sendall(self, data: Union[bytes, bytearray, memoryview]) -> None:
-        conn = self._check()
+        conn = self._ready()
         view = memoryview(data)
         if view.ndim != 1 or view.itemsize != 1:
             view = view.cast("B")
+        lock = self._wlock
+        self._take(lock)
         try:
-            sent = conn.send(view)
-        except BlockedError:
-            sent = 0
-        if sent < len(view):
-            self._run(_io.sendall(conn, view[sent:]))
+            try:
+                sent = conn.send(view)
+            except BlockedError:
+                sent = 0
+            if sent < len(view):
+                self._run(_io.sendall(conn, view[sent:]))
+        finally:
+            self._give(lock)
 
     def recv(self, bufsize: int = 16384) -> bytes:
-        conn = self._check()
+        conn = self._ready()
+        lock = self._rlock
+        self._take(lock)
         try:
             try:
                 return conn.recv(bufsize)
@@ -195,9 +270,13 @@ class TLSSocket:
             if self.suppress_ragged_eofs:
                 return b""
             raise
+        finally:
+            self._give(lock)
 
     def recv_into(self, buffer: Union[bytearray, memoryview], nbytes: int = 0) -> int:
-        conn = self._check()
+        conn = self._ready()
+        lock = self._rlock
+        self._take(lock)
         try:
             try:
                 return conn.recv_into(buffer, nbytes)
@@ -207,10 +286,15 @@ class TLSSocket:
             if self.suppress_ragged_eofs:
                 return 0
             raise
+        finally:
+            self._give(lock)
 
     def pending(self) -> int:
         """Bytes recv() can return without the socket being readable."""
-        return 0 if self._closed else self.connection.pending()
+        try:
+            return 0 if self._closed else self.connection.pending()
+        except S2NError:
+            return 0  # freed by a concurrent close()
 
     def makefile(self, mode: str = "r", buffering: Optional[int] = None, *,
                  encoding: Optional[str] = None, errors: Optional[str] = None,
@@ -267,40 +351,82 @@ class TLSSocket:
 
     def shutdown_send(self) -> None:
         """TLS half-close: send close_notify, keep receiving until recv() gives b""."""
-        self._run(_io.close_notify(self._check()))
+        conn = self._ready()
+        self._take(self._wlock)
+        try:
+            self._run(_io.close_notify(conn, blind=self.server_side))
+        finally:
+            self._give(self._wlock)
 
     def unwrap(self) -> _socket.socket:
         """Full TLS shutdown (close_notify both ways), then the plain socket,
         with the timeout this TLSSocket had."""
-        conn = self._check()
-        self._run(_io.unwrap(conn))
-        sock = self._sock
-        self._closed = True
-        conn.free()
+        conn = self._ready()
+        self._take(self._wlock)
+        try:
+            self._take(self._rlock)
+            try:
+                self._run(_io.unwrap(conn))
+                sock = self._sock
+                self._closed = self._released = True
+                conn.free()
+            finally:
+                self._rlock.release()
+        finally:
+            self._wlock.release()
         sock.settimeout(self._timeout)
         return sock
 
     def close(self) -> None:
-        """Send close_notify when possible (waiting out a blinding delay
-        first), free the connection and close the socket. Never waits longer
-        than the timeout (or CLOSE_TIMEOUT without one)."""
+        """Send close_notify when possible, free the connection and close the
+        socket. After a failed handshake this sends the alert s2n-tls queued.
+        A server first waits out a blinding delay; a client never does.
+        Never waits longer than the timeout (or CLOSE_TIMEOUT without one).
+        From another thread: threads waiting on the socket are woken (they
+        raise OSError) and the socket is closed once the last call returns."""
         if self._closed:
             return
         self._closed = True
         saved = self._timeout
+        self._timeout = CLOSE_TIMEOUT if saved is None else saved
         try:
-            if self._handshake_done or self.connection.get_delay():
-                self._timeout = CLOSE_TIMEOUT if saved is None else saved
-                self._run(_io.close_notify(self.connection))
-        except (S2NError, OSError, TimeoutError):
-            pass  # the peer is gone or too slow: closing is all that is left
+            if self._handshake_started and self._wlock.acquire(timeout=self._timeout):
+                try:
+                    self._run(_io.close_notify(self.connection, blind=self.server_side),
+                              closing=True)
+                except (S2NError, OSError, TimeoutError):
+                    pass  # the peer is gone or too slow: closing is all that is left
+                finally:
+                    self._wlock.release()
         finally:
             self._timeout = saved
+            if self._rlock.locked() or self._wlock.locked():
+                try:  # wake the threads waiting in poll()
+                    self._sock.shutdown(_socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._release_if_unused()
+
+    def _release_if_unused(self) -> None:
+        """Free the connection and close the fd, unless a call still uses them
+        (that call does it when it returns): no fd is closed under a call."""
+        with self._release_lock:
+            if self._released or not self._rlock.acquire(False):
+                return
             try:
-                self.connection.free()
-            except S2NError:
-                pass
-            self._sock.close()
+                if not self._wlock.acquire(False):
+                    return
+                try:
+                    self._released = True
+                    try:
+                        self.connection.free()
+                    except S2NError:
+                        pass
+                    self._sock.close()
+                finally:
+                    self._wlock.release()
+            finally:
+                self._rlock.release()
 
     def __enter__(self) -> "TLSSocket":
         return self
@@ -310,36 +436,48 @@ class TLSSocket:
 
     # connection information, named as in ssl.SSLSocket
 
-    def version(self) -> Optional[str]:
+    def _info(self, fn):
         if not self._handshake_done or self._closed:
             return None
-        return str(self.connection.get_actual_protocol_version())
+        try:
+            return fn(self.connection)
+        except S2NError:
+            if self._closed:
+                return None  # freed by a concurrent close()
+            raise
+
+    def version(self) -> Optional[str]:
+        return self._info(lambda c: str(c.get_actual_protocol_version()))
 
     def cipher(self) -> Optional[Tuple[str, str, int]]:
-        """(IANA cipher name, protocol version, secret bits), like ssl's cipher()."""
-        if not self._handshake_done or self._closed:
-            return None
-        name = self.connection.get_cipher()
-        bits = 256 if ("_256_" in name or "CHACHA20" in name) else 128
-        return name, str(self.connection.get_actual_protocol_version()), bits
+        """(cipher name as s2n-tls gives it, protocol version, secret bits), like
+        ssl's cipher(). TLS 1.3 names are IANA's ("TLS_AES_256_GCM_SHA384"),
+        TLS 1.2 names OpenSSL's ("ECDHE-ECDSA-AES256-GCM-SHA384")."""
+        def get(c: Connection) -> Tuple[str, str, int]:
+            name = c.get_cipher()
+            return name, str(c.get_actual_protocol_version()), _secret_bits(name)
+        return self._info(get)
 
     def selected_alpn_protocol(self) -> Optional[str]:
-        if not self._handshake_done or self._closed:
-            return None
-        return self.connection.get_application_protocol()
+        return self._info(lambda c: c.get_application_protocol())
 
     def getpeercert(self, binary_form: bool = True) -> Optional[bytes]:
         """The peer's certificate as DER (s2n-tls exposes no parsed form)."""
         if not binary_form:
             raise ValueError("only binary_form=True is supported: s2n-tls gives DER")
-        if not self._handshake_done or self._closed:
-            return None
-        chain = self.connection.get_peer_cert_chain()
+        chain = self._info(lambda c: c.get_peer_cert_chain())
         return chain[0] if chain else None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("server" if self.server_side else "client")
         return f"<s2n.TLSSocket {state} fd={-1 if self._closed else self.fileno()}>"
+
+
+TLSSocket.__module__ = "s2n"
+
+
+def _closed_error(why: str = "the TLSSocket is closed") -> OSError:
+    return OSError(errno.EBADF, f"Bad file descriptor: {why}")
 
 
 class _TLSIO(io.RawIOBase):
