@@ -49,6 +49,8 @@ class PKI:
         _issue(d, "server-rsa", rsa, "DNS:localhost,IP:127.0.0.1")
         _issue(d, "client", ec, "DNS:client.test", eku="clientAuth")
         _issue(d, "rogue", ec, "DNS:localhost", ca="otherca")
+        # an IP written as a DNS name: not an identity for the IP (RFC 6125)
+        _issue(d, "dns-ip", ec, "DNS:127.0.0.1")
 
     def path(self, name: str) -> Path:
         return self.dir / name

@@ -220,3 +220,39 @@ def test_exception_hierarchy():
     ns = {}
     exec("from s2n import *", ns)
     assert "IOError" not in ns
+
+
+def test_error_text_names_the_s2n_error(pki, socketpair):
+    """str() of every error says which s2n error and what happened; never
+    OSError's bare "[Errno 104] Connection reset by peer" or "[Errno None] None"."""
+    import errno as _errno
+    import traceback
+
+    io = s2n.IOError("underlying I/O operation failed", errno=_errno.ECONNRESET,
+                     name="S2N_ERR_IO", debug="Error encountered in s2n-tls/utils/s2n_io.c:28")
+    text = str(io)
+    assert text.startswith("S2N_ERR_IO: underlying I/O operation failed")
+    assert "errno 104" in text and "Connection reset by peer" in text and "s2n_io.c" in text
+    assert io.errno == _errno.ECONNRESET
+    assert str(s2n.IOError("x")) == "S2N_ERR_IO: x"
+    # a real reset from the peer
+    a, b = socketpair
+    conn = s2n.Connection(s2n.Mode.CLIENT, client_config(pki))
+    conn.set_fd(b)
+    conn.set_server_name("localhost")
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    a.close()
+    with pytest.raises(s2n.S2NError) as e:
+        conn.negotiate()
+    assert str(e.value).startswith("S2N_ERR_"), str(e.value)
+    # no transport at all
+    bare = s2n.Connection(s2n.Mode.CLIENT, client_config(pki))
+    with pytest.raises(s2n.UsageError) as e:
+        bare.negotiate()
+    assert e.value.name == "S2N_PY_ERR_NO_IO" and "set_fd" in str(e.value)
+    # public classes show as s2n.X in tracebacks
+    line = traceback.format_exception_only(type(e.value), e.value)[-1]
+    assert line.startswith("s2n.UsageError: S2N_PY_ERR_NO_IO"), line
+    for cls in (s2n.S2NError, s2n.IOError, s2n.ProtocolError, s2n.Config, s2n.Connection,
+                s2n.MemoryBIO, s2n.TLSSocket, s2n.Mode, s2n.Blocked):
+        assert cls.__module__ == "s2n", cls

@@ -1,0 +1,338 @@
+"""TLSSocket and s2n.asyncio as a production client and server expect them:
+no delayed-ACK stalls, no blinding wait in clients, alerts flushed, threads
+that take turns, close() from another thread, RFC-correct IP identities."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import statistics
+import threading
+import time
+
+import pytest
+
+import s2n
+from conftest import client_config, run_both, server_config
+from s2n.socket import _secret_bits
+
+
+def _listener():
+    return socket.create_server(("127.0.0.1", 0))
+
+
+def _serve(lsock, pki, handler, cert="server", config=None):
+    """Accept one connection in a thread; handler(tls) runs there."""
+    box = {}
+
+    def run():
+        sock, _ = lsock.accept()
+        try:
+            with s2n.wrap_socket(sock, config or server_config(pki, cert=cert), server_side=True) as tls:
+                box["r"] = handler(tls)
+        except BaseException as e:  # noqa: BLE001
+            box["e"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+def test_sockets_have_nodelay_and_tls12_round_trips_do_not_stall(pki):
+    """s2n-tls writes a flight in several writes: without TCP_NODELAY, each
+    TLS 1.2 handshake + request waited ~40 ms for a delayed ACK."""
+    scfg = server_config(pki, cert="server-rsa", policy="20170210")  # TLS 1.2, RSA suites
+    ccfg = client_config(pki, policy="20170210")
+    times = []
+    with _listener() as lsock:
+        for _ in range(9):
+            def handler(tls):
+                assert tls._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                req = tls.recv(1024)
+                tls.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + req)
+            t, box = _serve(lsock, pki, handler, config=scfg)
+            start = time.perf_counter()
+            sock = socket.create_connection(lsock.getsockname())
+            with s2n.wrap_socket(sock, ccfg, server_hostname="localhost") as tls:
+                assert tls.version() == "TLSv1.2"
+                assert tls._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                assert tls.recv(1024).startswith(b"HTTP/1.0 200")
+            times.append(time.perf_counter() - start)
+            t.join(10)
+            assert "e" not in box, box
+    assert statistics.median(times) < 0.020, times
+
+
+def test_client_raises_at_once_when_verification_fails(pki):
+    """Blinding protects a server's secrets: a client with s2n-tls's default
+    blinding (10-30 s) must not wait before raising (it stalled 5 s)."""
+    ccfg = s2n.Config()
+    ccfg.add_pem_to_trust_store(pki.path("ca.pem"))  # default blinding: no max set
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.path("rogue.pem"), pki.path("rogue.key"))
+    with _listener() as lsock:
+        def server():
+            sock, _ = lsock.accept()
+            try:
+                with ctx.wrap_socket(sock, server_side=True) as tls:
+                    tls.recv(10)
+            except (ssl.SSLError, OSError):
+                pass
+
+        t = threading.Thread(target=server, daemon=True)
+        t.start()
+        start = time.monotonic()
+        with pytest.raises(s2n.ProtocolError) as e:
+            s2n.wrap_socket(socket.create_connection(lsock.getsockname()), ccfg,
+                            server_hostname="localhost")
+        elapsed = time.monotonic() - start
+        t.join(10)
+    assert e.value.name == "S2N_ERR_CERT_UNTRUSTED"
+    assert elapsed < 1.0, elapsed
+
+
+def test_server_honours_blinding_in_its_own_thread_only(pki):
+    """A server whose client presented an untrusted certificate waits out its
+    blinding delay in close() (bounded by the timeout); another connection
+    meanwhile is not slowed."""
+    scfg = s2n.Config()  # s2n-tls's default blinding (10-30 s)
+    scfg.add_cert_chain_and_key(pki.path("server.pem"), pki.path("server.key"))
+    scfg.add_pem_to_trust_store(pki.path("ca.pem"))
+    scfg.set_client_auth_type(s2n.ClientAuth.REQUIRED)
+    scfg.set_verify_host_callback(lambda name: True)
+    good_cfg = server_config(pki)
+    rogue = ssl.create_default_context(cafile=str(pki.path("ca.pem")))
+    rogue.load_cert_chain(pki.path("rogue.pem"), pki.path("rogue.key"))
+    with _listener() as lsock:
+        closed_after = {}
+
+        def bad_server():
+            sock, _ = lsock.accept()
+            sock.settimeout(1.0)
+            tls = s2n.wrap_socket(sock, scfg, server_side=True, do_handshake_on_connect=False)
+            try:
+                tls.do_handshake()
+            except s2n.S2NError as e:
+                closed_after["error"] = e.name
+                closed_after["delay"] = tls.connection.get_delay()
+            start = time.monotonic()
+            tls.close()
+            closed_after["s"] = time.monotonic() - start
+
+        t = threading.Thread(target=bad_server, daemon=True)
+        t.start()
+        raw = rogue.wrap_socket(socket.create_connection(lsock.getsockname()),
+                                server_hostname="localhost")
+        t_good, box = _serve(lsock, pki, lambda tls: tls.sendall(tls.recv(100)), config=good_cfg)
+        start = time.monotonic()
+        with s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                             server_hostname="localhost") as tls:
+            tls.sendall(b"ping")
+            assert tls.recv(100) == b"ping"
+        good = time.monotonic() - start
+        t.join(10)
+        t_good.join(10)
+        raw.close()
+    assert closed_after["error"] == "S2N_ERR_CERT_UNTRUSTED"
+    assert closed_after["delay"] >= 10 * 10**9
+    assert good < 0.5, good
+    assert closed_after["s"] >= 0.9  # the blinding delay, cut at the 1 s timeout
+
+
+def test_failed_server_handshake_sends_its_alert(pki):
+    """The alert s2n-tls queued (protocol_version) reaches the peer."""
+    scfg = server_config(pki, policy="20250211")  # TLS 1.3 only
+    ctx = ssl.create_default_context(cafile=str(pki.path("ca.pem")))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with _listener() as lsock:
+        def server():
+            sock, _ = lsock.accept()
+            try:
+                s2n.wrap_socket(sock, scfg, server_side=True)
+            except s2n.S2NError:
+                pass
+
+        t = threading.Thread(target=server, daemon=True)
+        t.start()
+        with pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"):
+            ctx.wrap_socket(socket.create_connection(lsock.getsockname()),
+                            server_hostname="localhost")
+        t.join(10)
+
+
+def test_two_threads_receive_and_two_send_at_once(pki):
+    n, size = 40, 50_000
+    with _listener() as lsock:
+        def handler(tls):
+            got = bytearray()
+            while len(got) < 2 * n * size:
+                chunk = tls.recv(65536)
+                assert chunk
+                got += chunk
+            # every sendall arrived whole: runs of one byte value, size long
+            runs = [bytes(got[i:i + size]) for i in range(0, len(got), size)]
+            assert all(r == r[:1] * size for r in runs)
+            for _ in range(2 * n):
+                tls.sendall(os.urandom(size))
+            return len(got)
+
+        t, box = _serve(lsock, pki, handler)
+        tls = s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                              server_hostname="localhost")
+        received = []
+        errors = []
+
+        def reader():
+            try:
+                while True:
+                    data = tls.recv(4096)
+                    if not data:  # the server's close_notify
+                        break
+                    received.append(len(data))
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        def writer(byte):
+            try:
+                for _ in range(n):
+                    tls.sendall(byte * size)
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=writer, args=(b,)) for b in (b"a", b"b")]
+        threads += [threading.Thread(target=reader) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        assert not any(th.is_alive() for th in threads)
+        assert not errors, errors
+        tls.close()
+        t.join(30)
+        assert box.get("r") == 2 * n * size, box
+        assert sum(received) == 2 * n * size
+
+
+def test_close_from_another_thread_wakes_a_blocked_recv(pki):
+    with _listener() as lsock:
+        peer_done = threading.Event()
+        t, box = _serve(lsock, pki, lambda tls: (peer_done.wait(20), tls.recv(10)))
+        tls = s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                              server_hostname="localhost")
+        fd = tls.fileno()
+        inside = threading.Event()
+        outcome = []
+
+        def reader():
+            inside.set()
+            try:
+                tls.recv(10)
+                outcome.append("returned")
+            except OSError as e:
+                outcome.append(e)
+
+        r = threading.Thread(target=reader)
+        r.start()
+        inside.wait(10)
+        while not tls._rlock.locked():  # bounded: the reader takes its turn at once
+            r.join(0.01)
+            assert r.is_alive()
+        tls.close()
+        r.join(10)
+        assert not r.is_alive(), "close() did not wake the reader"
+        assert isinstance(outcome[0], OSError), outcome
+        assert tls._sock.fileno() == -1  # closed once the reader left
+        with pytest.raises(OSError):
+            os.fstat(fd) if fd not in _fds_open_now() else (_ for _ in ()).throw(OSError())
+        peer_done.set()
+        t.join(10)
+
+
+def _fds_open_now():
+    return {int(x) for x in os.listdir("/proc/self/fd")}
+
+
+def test_ip_reference_identity(pki):
+    """server_hostname="127.0.0.1": no SNI, and only an IP SAN matches."""
+    with _listener() as lsock:
+        t, box = _serve(lsock, pki, lambda tls: tls.connection.get_server_name())
+        with s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                             server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"x")
+        t.join(10)
+        assert "e" not in box and box["r"] is None  # no SNI was sent
+
+        t, box = _serve(lsock, pki, lambda tls: tls.recv(1), cert="dns-ip")
+        with pytest.raises(s2n.ProtocolError) as e:
+            s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                            server_hostname="127.0.0.1")
+        assert e.value.name == "S2N_PY_ERR_CERT_IP_MISMATCH"
+        t.join(10)
+
+
+def test_ip_reference_identity_asyncio(pki):
+    async def main():
+        seen = []
+
+        async def handle(reader, writer):
+            seen.append(writer.get_extra_info("s2n_connection").get_server_name())
+            writer.close()
+
+        for cert, ok in (("server", True), ("dns-ip", False)):
+            server = await s2n.asyncio.start_server(handle, "127.0.0.1", 0,
+                                                    config=server_config(pki, cert=cert))
+            port = server.sockets[0].getsockname()[1]
+            try:
+                if ok:
+                    r, w = await s2n.asyncio.open_connection("127.0.0.1", port, config=client_config(pki))
+                    assert w.get_extra_info("server_hostname") == "127.0.0.1"
+                    await r.read()
+                    w.close()
+                else:
+                    with pytest.raises(s2n.ProtocolError) as e:
+                        await s2n.asyncio.open_connection("127.0.0.1", port, config=client_config(pki))
+                    assert e.value.name == "S2N_PY_ERR_CERT_IP_MISMATCH"
+            finally:
+                server.close()
+                await server.wait_closed()
+        assert seen[0] is None
+
+    asyncio.run(main())
+
+
+def test_cipher_bits_for_tls12_openssl_names(pki):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.path("server.pem"), pki.path("server.key"))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+    with _listener() as lsock:
+        def server():
+            sock, _ = lsock.accept()
+            with ctx.wrap_socket(sock, server_side=True) as tls:
+                tls.recv(1)
+
+        t = threading.Thread(target=server, daemon=True)
+        t.start()
+        with s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                             server_hostname="localhost") as tls:
+            name, version, bits = tls.cipher()
+            tls.sendall(b"x")
+        t.join(10)
+    assert (name, version, bits) == ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLSv1.2", 256)
+    assert _secret_bits("TLS_AES_128_GCM_SHA256") == 128
+    assert _secret_bits("TLS_CHACHA20_POLY1305_SHA256") == 256
+    assert _secret_bits("ECDHE-RSA-AES128-SHA") == 128
+    assert _secret_bits("DES-CBC3-SHA") == 112
+
+
+def test_asyncio_submodule_reachable_after_plain_import():
+    import subprocess
+    import sys
+
+    code = ("import sys, s2n; assert 'asyncio' not in sys.modules, 'import s2n loaded asyncio'; "
+            "assert callable(s2n.asyncio.open_connection); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
