@@ -45,6 +45,25 @@ def test_extension_exports_only_pyinit():
     assert names == want, names
 
 
+def test_distribution_metadata():
+    """The installed distribution carries our license (SPDX, and the file in
+    its dist-info), the supported Pythons, and links that are the project's."""
+    from importlib import metadata
+
+    meta = metadata.metadata("s2n-tls")
+    assert meta["License-Expression"] == "Apache-2.0"
+    classifiers = set(meta.get_all("Classifier") or [])
+    assert not [c for c in classifiers if c.startswith("License ::")]  # PEP 639: SPDX only
+    assert {"Typing :: Typed", "Programming Language :: Python :: 3.9",
+            "Programming Language :: Python :: 3.14"} <= classifiers
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+    assert urls.get("Source") and "aws/s2n-tls" not in urls["Source"], urls
+    licenses = [f for f in metadata.files("s2n-tls") or []
+                if f.parent.name == "licenses" and f.parent.parent.name.endswith(".dist-info")]
+    assert [f.name for f in licenses] == ["LICENSE"], licenses
+    assert "Apache License" in licenses[0].read_text()
+
+
 def _ssl_pair(pki):
     """A Python ssl handshake and echo over loopback (OpenSSL in this process)."""
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
