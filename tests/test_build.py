@@ -166,7 +166,8 @@ def test_tool_finds_the_pypi_cmake_and_ninja(build_script, tmp_path, monkeypatch
     # nothing on PATH, so only those attributes can find them.
     cmake = _fake_tool(tmp_path / "cmake-data" / "bin", "cmake")
     ninja = _fake_tool(tmp_path / "ninja-bin", "ninja")
-    monkeypatch.setitem(sys.modules, "cmake", types.SimpleNamespace(CMAKE_BIN_DIR=str(cmake.parent)))
+    monkeypatch.setitem(sys.modules, "cmake",
+                        types.SimpleNamespace(CMAKE_BIN_DIR=str(cmake.parent)))
     monkeypatch.setitem(sys.modules, "ninja", types.SimpleNamespace(BIN_DIR=str(ninja.parent)))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert build_script.tool("cmake") == str(cmake)
