@@ -152,10 +152,33 @@ def libcrypto_choice() -> str:
     return choice
 
 
+def tree_digest(tree: Path) -> str:
+    """A fast fingerprint of a source tree: every file's path, size and mtime.
+    Hidden folders (.git) and the language bindings (Rust target/ folders can
+    hold tens of thousands of files) are skipped: the C build reads neither."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(tree):
+        top = dirpath == str(tree)
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and not (top and d == "bindings"))
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(path, tree)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def cache_dir() -> Path:
     """Native builds live under a key of everything that changes their output."""
     pin = load_pin()
-    key = "|".join([pin["sha256"], libcrypto_choice(), os.environ.get("S2N_TLS_SOURCE", ""),
+    override = os.environ.get("S2N_TLS_SOURCE", "")
+    # The pinned trees are fixed by the pin's sha256; an S2N_TLS_SOURCE tree is
+    # not: its contents go into the key, so an edited tree is rebuilt.
+    tree = tree_digest(Path(override).resolve()) if override else ""
+    key = "|".join([pin["sha256"], libcrypto_choice(), override, tree,
                     sysconfig.get_platform(), "-".join(platform.libc_ver()),
                     str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v2"])
     base = Path(os.environ.get("S2N_PY_BUILD_CACHE", ROOT / "build" / "native"))
@@ -163,14 +186,18 @@ def cache_dir() -> Path:
 
 
 def tool(name: str) -> str:
-    """cmake/ninja from PyPI (build requirements) or the PATH."""
+    """cmake/ninja from PyPI (build requirements) or the PATH. The cmake wheel's
+    module names its folder CMAKE_BIN_DIR, the ninja wheel's BIN_DIR."""
     try:
         mod = __import__(name)
-        path = Path(mod.BIN_DIR) / name
-        if path.exists():
-            return str(path)
-    except (ImportError, AttributeError):
-        pass
+    except ImportError:
+        mod = None
+    for attr in (f"{name.upper()}_BIN_DIR", "BIN_DIR"):
+        folder = getattr(mod, attr, None)
+        if folder:
+            path = Path(folder) / name
+            if path.is_file() and os.access(path, os.X_OK):
+                return str(path)
     found = shutil.which(name)
     if not found:
         raise BuildError(f"{name} not found: install it (pip install {name})")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import re
 import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import types
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +43,25 @@ def test_extension_exports_only_pyinit():
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     names = [line.split()[-1] for line in out.splitlines() if line.strip()]
     assert names == want, names
+
+
+def test_distribution_metadata():
+    """The installed distribution carries our license (SPDX, and the file in
+    its dist-info), the supported Pythons, and links that are the project's."""
+    from importlib import metadata
+
+    meta = metadata.metadata("s2n-tls")
+    assert meta["License-Expression"] == "Apache-2.0"
+    classifiers = set(meta.get_all("Classifier") or [])
+    assert not [c for c in classifiers if c.startswith("License ::")]  # PEP 639: SPDX only
+    assert {"Typing :: Typed", "Programming Language :: Python :: 3.9",
+            "Programming Language :: Python :: 3.14"} <= classifiers
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+    assert urls.get("Source") and "aws/s2n-tls" not in urls["Source"], urls
+    licenses = [f for f in metadata.files("s2n-tls") or []
+                if f.parent.name == "licenses" and f.parent.parent.name.endswith(".dist-info")]
+    assert [f.name for f in licenses] == ["LICENSE"], licenses
+    assert "Apache License" in licenses[0].read_text()
 
 
 def _ssl_pair(pki):
@@ -128,3 +151,109 @@ def test_missing_download_is_a_clear_error(build_script, tmp_path, monkeypatch):
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     with pytest.raises(build_script.BuildError, match="could not download the pinned sources"):
         build_script.download_sdist(build_script.load_pin(), tmp_path)
+
+
+def _fake_tool(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True)
+    exe = folder / name
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def test_tool_finds_the_pypi_cmake_and_ninja(build_script, tmp_path, monkeypatch):
+    # The cmake wheel's module names its folder CMAKE_BIN_DIR, ninja's BIN_DIR;
+    # nothing on PATH, so only those attributes can find them.
+    cmake = _fake_tool(tmp_path / "cmake-data" / "bin", "cmake")
+    ninja = _fake_tool(tmp_path / "ninja-bin", "ninja")
+    monkeypatch.setitem(sys.modules, "cmake",
+                        types.SimpleNamespace(CMAKE_BIN_DIR=str(cmake.parent)))
+    monkeypatch.setitem(sys.modules, "ninja", types.SimpleNamespace(BIN_DIR=str(ninja.parent)))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert build_script.tool("cmake") == str(cmake)
+    assert build_script.tool("ninja") == str(ninja)
+    monkeypatch.setitem(sys.modules, "cmake", types.SimpleNamespace())
+    with pytest.raises(build_script.BuildError, match="cmake not found"):
+        build_script.tool("cmake")
+
+
+def test_native_cache_key_follows_the_s2n_tls_source_tree(build_script, tmp_path, monkeypatch):
+    tree = tmp_path / "s2n-tls"
+    (tree / "api").mkdir(parents=True)
+    (tree / "api" / "s2n.h").write_text("/* api */\n")
+    (tree / "tls").mkdir()
+    (tree / "tls" / "s2n_tls.c").write_text("int x;\n")
+    monkeypatch.setenv("S2N_TLS_SOURCE", str(tree))
+    monkeypatch.setenv("S2N_PY_BUILD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("S2N_PY_LIBCRYPTO", raising=False)
+    keys = [build_script.cache_dir()]
+    assert build_script.cache_dir() == keys[0]  # stable
+    (tree / "tls" / "s2n_tls.c").write_text("int xy;\n")  # edited
+    keys.append(build_script.cache_dir())
+    src = tree / "tls" / "s2n_tls.c"  # same size, newer mtime
+    st = src.stat()
+    src.write_text("int yx;\n")
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    keys.append(build_script.cache_dir())
+    (tree / "tls" / "s2n_new.c").write_text("")  # added
+    keys.append(build_script.cache_dir())
+    assert len(set(keys)) == len(keys), keys
+    (tree / ".git").mkdir()  # what the C build does not read leaves the key alone
+    (tree / ".git" / "index").write_text("x")
+    assert build_script.cache_dir() == keys[-1]
+
+
+def _has_openssl3_headers() -> bool:
+    for inc in ("/usr/include", "/usr/local/include"):
+        v = Path(inc, "openssl", "opensslv.h")
+        if v.is_file() and re.search(r"#\s*define\s+OPENSSL_VERSION_MAJOR\s+[3-9]\b",
+                                     v.read_text(errors="replace")):
+            return True
+    return False
+
+
+@pytest.mark.build
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not _has_openssl3_headers(), reason="no OpenSSL 3 headers (libssl-dev)")
+def test_system_libcrypto_build_imports_and_handshakes(build_script, tmp_path):
+    """S2N_PY_LIBCRYPTO=system builds an extension that imports and talks TLS
+    (it once failed to import: undefined symbol BIO_mem_contents)."""
+    root = BUILD_SCRIPT.parent
+    src = _mkdir(tmp_path / "src")  # a copy: the repository's build/ folder is left alone
+    for name in ("setup.py", "build_s2n.py", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(root / name, src / name)
+    shutil.copytree(root / "src", src / "src", ignore=shutil.ignore_patterns(
+        "__pycache__", "*.so", "*.o", "_s2n.c", "licenses", "*.egg-info"))
+    (src / "vendor").mkdir()
+    shutil.copy2(root / "vendor" / "pin.json", src / "vendor" / "pin.json")
+    for tree in ("s2n-tls", "aws-lc"):  # the extracted pinned trees, if any: no download
+        if (root / "vendor" / tree / "CMakeLists.txt").is_file():
+            (src / "vendor" / tree).symlink_to(root / "vendor" / tree)
+    env = dict(os.environ, S2N_PY_LIBCRYPTO="system")
+    env.pop("S2N_TLS_SOURCE", None)
+    # Share the native cache with the repository's own builds: a rerun compiles no C.
+    env.setdefault("S2N_PY_BUILD_CACHE", str(root / "build" / "native"))
+    target = tmp_path / "target"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
+                          "--target", str(target), str(src)],
+                         env=env, capture_output=True, text=True, timeout=540)
+    assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
+    # Run from a neutral folder, the fresh build first on the path.
+    run_env = dict(os.environ, PYTHONPATH=str(target))
+    neutral = _mkdir(tmp_path / "neutral")
+    code = "import s2n; print(s2n.__file__); print(s2n.version_info()['libcrypto'])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=neutral, env=run_env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    where, libcrypto = out.stdout.splitlines()
+    assert Path(where).resolve().is_relative_to(target.resolve()), where
+    assert libcrypto.startswith("OpenSSL "), libcrypto
+    demo = subprocess.run([sys.executable, "-m", "s2n", "demo", "--mib", "1"], cwd=neutral,
+                          env=run_env, capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "OpenSSL" in demo.stdout and "sha256 matches" in demo.stdout, demo.stdout
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
