@@ -10,7 +10,8 @@ import threading
 
 import s2n
 
-from ._common import build_config, describe, err, reason, tune
+from ._common import describe, err, reason, tune
+from ._config import ConfigError, build_config
 
 
 def _is_ip(host: str) -> bool:
@@ -29,6 +30,9 @@ def run(args) -> int:
         args.max_blinding_delay = 0
     try:
         cfg = build_config(args, server=False)
+    except ConfigError as e:
+        err(f"s2n client: {e}")
+        return 2
     except (s2n.S2NError, OSError, ValueError) as e:
         err(f"s2n client: configuration: {reason(e)}")
         return 2

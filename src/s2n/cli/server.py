@@ -8,7 +8,8 @@ import threading
 
 import s2n
 
-from ._common import build_config, describe, err, reason, tune
+from ._common import describe, err, reason, tune
+from ._config import ConfigError, build_config
 
 HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ")
 MAX_HEADER = 64 * 1024
@@ -53,6 +54,9 @@ def run(args) -> int:
         return 2
     try:
         cfg = build_config(args, server=True)
+    except ConfigError as e:
+        err(f"s2n server: {e}")
+        return 2
     except (s2n.S2NError, OSError, ValueError) as e:
         err(f"s2n server: configuration: {reason(e)}")
         return 2
