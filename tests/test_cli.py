@@ -596,28 +596,34 @@ def _read_client_hello(s: socket.socket) -> None:
     ("close", b"the server closed the connection during the handshake (is it a TLS port?)"),
     ("http", b"the server did not answer with TLS (is it a TLS port?)"),
     ("echo", b"the server did not answer with TLS (is it a TLS port?)"),
-], ids=["close", "http", "echo"])
+    # a greeting that never completes a record: found out at the timeout
+    ("banner", b"the server did not answer with TLS (is it a TLS port?)"),
+], ids=["close", "http", "echo", "banner"])
 def test_client_to_a_port_that_is_not_tls(pki, behaviour, want):
     lsock = socket.create_server(("127.0.0.1", 0))
 
     def serve():
         s, _ = lsock.accept()
         with s:
-            _read_client_hello(s)
-            if behaviour == "http":
-                s.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            elif behaviour == "echo":
-                s.sendall(b"\x16\x03\x01")  # looks like TLS at first...
-                while True:
+            if behaviour == "banner":
+                s.sendall(b"220 mail.example ESMTP\r\n")
+            if behaviour in ("echo", "banner"):
+                while True:  # until the client gives up
                     data = s.recv(65536)
                     if not data:
                         break
-                    s.sendall(data)
+                    if behaviour == "echo":
+                        s.sendall(data)  # the ClientHello comes back
+                return
+            _read_client_hello(s)
+            if behaviour == "http":
+                s.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
-        out = client(pki, lsock.getsockname()[1], "--timeout", "10", data=b"x", timeout=30)
+        wait = "1" if behaviour == "banner" else "10"
+        out = client(pki, lsock.getsockname()[1], "--timeout", wait, data=b"x", timeout=30)
     finally:
         lsock.close()
         t.join(10)

@@ -10,7 +10,7 @@ import threading
 
 import s2n
 
-from ._common import describe, err, reason, tune
+from ._common import describe, err, handshake_reason, reason, tune
 from ._config import ConfigError, build_config
 
 
@@ -42,6 +42,9 @@ def run(args) -> int:
     except OSError as e:
         err(f"s2n client: cannot connect to {args.host}:{args.port}: {reason(e)}")
         return 1
+    # s2n-tls writes a flight in several writes: Nagle would hold the last
+    # one for the peer's delayed ACK (40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     tls = s2n.TLSSocket(sock, cfg, do_handshake_on_connect=False)
     conn = tls.connection
     if _is_ip(name):
@@ -57,7 +60,7 @@ def run(args) -> int:
     try:
         tls.do_handshake()
     except (s2n.S2NError, OSError) as e:
-        err(f"s2n client: handshake with {args.host}:{args.port} failed: {reason(e)}")
+        err(f"s2n client: handshake with {args.host}:{args.port} failed: {handshake_reason(e, conn)}")
         tls.close()
         return 1
     if not args.quiet:
