@@ -148,8 +148,14 @@ def _drive(cmd, data: bytes, want: int, timeout=60):
     """Run a TLS tool, feed `data`, read `want` bytes of its stdout, stop it."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    threading.Thread(target=lambda: (proc.stdin.write(data), proc.stdin.flush()),
-                     daemon=True).start()
+    def feed():
+        try:
+            proc.stdin.write(data)
+            proc.stdin.flush()
+        except OSError:
+            pass  # the tool exited first (a refused handshake): nothing to feed
+
+    threading.Thread(target=feed, daemon=True).start()
     got = bytearray()
     deadline = time.monotonic() + timeout
     try:
@@ -586,10 +592,16 @@ def _read_client_hello(s: socket.socket) -> None:
     """Read exactly one TLS record, so that closing leaves no unread data (no RST)."""
     head = b""
     while len(head) < 5:
-        head += s.recv(5 - len(head))
+        chunk = s.recv(5 - len(head))
+        if not chunk:
+            return
+        head += chunk
     left = struct.unpack("!H", head[3:5])[0]
     while left:
-        left -= len(s.recv(left))
+        chunk = s.recv(left)
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 @pytest.mark.parametrize("behaviour, want", [
