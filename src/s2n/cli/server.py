@@ -80,6 +80,11 @@ def serve_one(tls: s2n.TLSSocket, args, lock: threading.Lock) -> None:
         done = not data
 
 
+def _addr(sockaddr) -> str:
+    host, port = sockaddr[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def listen(host: str, port: int) -> socket.socket:
     """Listen on an IPv4 or IPv6 address or a host name (its first address that binds)."""
     failure: OSError = OSError(f"no address for {host}")
@@ -126,14 +131,14 @@ def run(args) -> int:
                 tls.connection.use_corked_io()
             tls.do_handshake()
             if not args.quiet:
-                err(f"s2n server: {peer[0]}:{peer[1]} {describe(tls.connection)}")
+                err(f"s2n server: {_addr(peer)} {describe(tls.connection)}")
             tls.settimeout(args.idle_timeout)
             serve_one(tls, args, out_lock)
         except (s2n.S2NError, OSError, ValueError) as e:
             if not args.quiet:
-                err(f"s2n server: {peer[0]}:{peer[1]} {reason(e)}")
+                err(f"s2n server: {_addr(peer)} {reason(e)}")
         except Exception as e:  # noqa: BLE001 - one connection never stops the server
-            err(f"s2n server: {peer[0]}:{peer[1]} internal error: {e!r}")
+            err(f"s2n server: {_addr(peer)} internal error: {e!r}")
         finally:
             try:
                 if tls is not None:
@@ -144,8 +149,7 @@ def run(args) -> int:
                 slots.release()
                 closed.set()
 
-    host, port = lsock.getsockname()[:2]
-    err(f"s2n server: listening on {f'[{host}]' if ':' in host else host}:{port}")
+    err(f"s2n server: listening on {_addr(lsock.getsockname())}")
     starved = False
     with lsock:
         while True:
