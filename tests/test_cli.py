@@ -16,10 +16,14 @@ import time
 
 import pytest
 
-from conftest import free_port
+import s2n
+from conftest import client_config, free_port
 
 PY = [sys.executable, "-m", "s2n"]
 MIB = os.urandom(1 << 20)
+SETRLIMIT_EXEC = ("import os, resource, sys; n = int(sys.argv[1]); "
+                  "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+                  "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
 
 
 @pytest.fixture(autouse=True)
@@ -37,17 +41,21 @@ def sha(data: bytes) -> str:
 class Server:
     """`python -m s2n server` in the background; stderr goes to a file."""
 
-    def __init__(self, pki, *extra: str, cert: str = "server", tmp_path=None) -> None:
+    def __init__(self, pki, *extra: str, cert: str = "server", tmp_path=None,
+                 host: str = "127.0.0.1", nofile: int = 0) -> None:
         self.log = tmp_path / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log, "wb")
+        # nofile: run under that RLIMIT_NOFILE (set in a tiny wrapper that then
+        # execs the server: no preexec_fn in a threaded test process).
+        py = [sys.executable, "-c", SETRLIMIT_EXEC, str(nofile), "-m", "s2n"] if nofile else PY
         self.proc = subprocess.Popen(
-            [*PY, "server", "--cert", str(pki.path(f"{cert}.pem")), "--key", str(pki.path(f"{cert}.key")),
-             "--max-blinding-delay", "0", *extra, "127.0.0.1", "0"],
+            [*py, "server", "--cert", str(pki.path(f"{cert}.pem")), "--key", str(pki.path(f"{cert}.key")),
+             "--max-blinding-delay", "0", *extra, host, "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log)
         for _ in range(200):
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log.read_text())
+            m = re.search(r"listening on (\S+):(\d+)", self.log.read_text())
             if m:
-                self.port = int(m.group(1))
+                self.host, self.port = m.group(1), int(m.group(2))
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(self.log.read_text())
@@ -73,8 +81,8 @@ class Server:
 def server(pki, tmp_path):
     started = []
 
-    def start(*extra, cert="server"):
-        s = Server(pki, *extra, cert=cert, tmp_path=tmp_path)
+    def start(*extra, cert="server", **kw):
+        s = Server(pki, *extra, cert=cert, tmp_path=tmp_path, **kw)
         started.append(s)
         return s
 
@@ -145,8 +153,14 @@ def _drive(cmd, data: bytes, want: int, timeout=60):
     """Run a TLS tool, feed `data`, read `want` bytes of its stdout, stop it."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    threading.Thread(target=lambda: (proc.stdin.write(data), proc.stdin.flush()),
-                     daemon=True).start()
+    def feed():
+        try:
+            proc.stdin.write(data)
+            proc.stdin.flush()
+        except OSError:
+            pass  # the tool exited first (a refused handshake): nothing to feed
+
+    threading.Thread(target=feed, daemon=True).start()
     got = bytearray()
     deadline = time.monotonic() + timeout
     try:
@@ -378,3 +392,323 @@ def test_server_survives_hostile_clients(pki, server):
     assert srv.fds() <= fds_before + 5
     assert srv.rss_kib() < rss_before + 20_000
     assert srv.proc.poll() is None
+
+
+# --- hardening: HTTP-or-echo on bytes, ports, options, messages, fds, latency ---
+
+
+def _tls(pki, port, host="127.0.0.1", policy=None, timeout=10):
+    """An s2n client in this process; TCP_NODELAY on our side, so timings
+    measure the server."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s2n.wrap_socket(sock, client_config(pki, policy=policy), server_hostname="localhost")
+
+
+def _read_to_end(tls) -> bytes:
+    got = bytearray()
+    try:
+        while True:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except s2n.ClosedError:
+        pass  # TLS 1.2 peers may close without answering our close_notify
+    return bytes(got)
+
+
+def test_https_echo_decides_on_first_bytes_not_records(pki, server):
+    srv = server("--https-server", "--echo", "-q")
+    # the request in 1-byte TLS records (each send is one record)
+    with _tls(pki, srv.port) as tls:
+        for b in b"GET / HTTP/1.0\r\nHost: x\r\n\r\n":
+            assert tls.send(bytes([b])) == 1
+        assert _read_to_end(tls).startswith(b"HTTP/1.0 200 OK\r\n")
+    # bare LF line endings end the header too
+    with _tls(pki, srv.port) as tls:
+        tls.sendall(b"HEAD / HTTP/1.0\nHost: x\n\n")
+        reply = _read_to_end(tls)
+        assert reply.startswith(b"HTTP/1.0 200 OK\r\n") and reply.endswith(b"\r\n\r\n")
+    # bytes that stop being a method prefix are echoed, whatever the records
+    with _tls(pki, srv.port) as tls:
+        for b in b"GEX":
+            tls.send(bytes([b]))
+        got = b""
+        while len(got) < 3:
+            got += tls.recv(16)
+        assert got == b"GEX"
+
+
+def test_tls12_handshake_and_request_has_no_delayed_ack_stall(pki, server):
+    """s2n-tls writes a flight in several small writes: without TCP_NODELAY
+    Nagle holds the last one until the client's delayed ACK (40 ms). The
+    client is Python's ssl (OpenSSL writes its flight in one write, as curl
+    does, so only the server's Nagle can stall). 20 ms is 2x away."""
+    import ssl
+    import statistics
+
+    srv = server("--https-server", "-q")
+    ctx = ssl.create_default_context(cafile=str(pki.path("ca.pem")))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    times = []
+    for _ in range(11):
+        start = time.perf_counter()
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            reply = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            assert tls.version() == "TLSv1.2"
+        times.append(time.perf_counter() - start)
+        assert reply.startswith(b"HTTP/1.0 200")
+    assert statistics.median(times) < 0.020, [f"{t * 1000:.1f} ms" for t in times]
+
+
+def _cert_args(pki, name="server"):
+    return ["--cert", str(pki.path(f"{name}.pem")), "--key", str(pki.path(f"{name}.key"))]
+
+
+def _run(argv, timeout=30, **kw):
+    return subprocess.run([*PY, *argv], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+@pytest.mark.parametrize("cmd, port", [("client", "99999"), ("client", "-1"), ("client", "0"),
+                                       ("server", "99999"), ("server", "-1"), ("server", "http")])
+def test_invalid_port_is_a_usage_error(pki, cmd, port):
+    args = _cert_args(pki) if cmd == "server" else ["--ca-file", str(pki.path("ca.pem"))]
+    out = _run([cmd, *args, "127.0.0.1", port], timeout=20)
+    assert out.returncode == 2, out.stderr
+    assert b"invalid port" in out.stderr and port.encode() in out.stderr
+    assert b"Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["demo", "--mib", "-1"], "--mib"),
+    (["demo", "--mib", "0"], "--mib"),
+    (["bench", "--seconds", "0"], "--seconds"),
+    (["bench", "--seconds", "nan"], "--seconds"),
+    (["server", "--max-conns", "0"], "--max-conns"),
+    (["server", "--handshake-timeout", "0"], "--handshake-timeout"),
+    (["server", "--idle-timeout", "-1"], "--idle-timeout"),
+    (["server", "--max-blinding-delay", "-1"], "--max-blinding-delay"),
+    (["client", "--timeout", "0"], "--timeout"),
+    (["client", "--timeout", "inf"], "--timeout"),
+    (["client", "--max-blinding-delay", "-5"], "--max-blinding-delay"),
+])
+def test_numeric_options_are_validated(pki, argv, option):
+    if argv[0] == "server":
+        argv = [*argv, *_cert_args(pki), "127.0.0.1", "0"]
+    elif argv[0] == "client":
+        argv = [*argv, "127.0.0.1", "443"]
+    out = _run(argv, timeout=20)
+    assert out.returncode == 2, out.stderr
+    assert option.encode() in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_version():
+    out = _run(["--version"])
+    assert out.returncode == 0, out.stderr
+    info = s2n.version_info()
+    for part in (s2n.__version__, info["s2n_tls"], info["libcrypto"]):
+        assert part.encode() in out.stdout
+
+
+def test_main_works_after_importing_its_submodules():
+    """A function in s2n.cli once shared its name with a submodule: importing
+    the submodule replaced the function."""
+    code = ("import s2n.cli.server, s2n.cli.client, s2n.cli; "
+            "assert s2n.cli.main(['demo', '--mib', '1']) == 0; s2n.cli.main(['--version'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert s2n.version_info()["s2n_tls"].encode() in out.stdout
+
+
+@pytest.fixture
+def bad_files(pki, tmp_path):
+    (tmp_path / "garbage.pem").write_bytes(b"not a PEM file\n")
+    (tmp_path / "cadir").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("cmd, args, want", [
+    pytest.param("server", ["--cert", "{d}/missing.pem", "--key", "{p}/server.key"],
+                 "--cert {d}/missing.pem: no such file", id="missing-cert"),
+    pytest.param("server", ["--cert", "{p}/server.pem", "--key", "{d}/missing.key"],
+                 "--key {d}/missing.key: no such file", id="missing-key"),
+    pytest.param("server", ["--cert", "{p}/server.key", "--key", "{p}/server.pem"],
+                 "--key {p}/server.pem: no private key found (is it the certificate?", id="swapped"),
+    pytest.param("server", ["--cert", "{d}/garbage.pem", "--key", "{p}/server.key"],
+                 "--cert {d}/garbage.pem: no PEM certificate found", id="garbage-cert"),
+    pytest.param("server", ["--cert", "{p}/server.pem", "--key", "{d}/garbage.pem"],
+                 "--key {d}/garbage.pem: no PEM private key found", id="garbage-key"),
+    pytest.param("server", ["--cert", "{p}/server.pem", "--key", "{p}/client.key"],
+                 "--cert {p}/server.pem, --key {p}/client.key: the private key does not match the certificate",
+                 id="key-mismatch"),
+    pytest.param("server", ["--cert", "{d}/cadir", "--key", "{p}/server.key"],
+                 "--cert {d}/cadir: is a directory", id="cert-is-dir"),
+    pytest.param("server", ["--cert", "{p}/server.pem"], "give as many --key as --cert", id="no-key"),
+    pytest.param("server", ["--cert", "{p}/server.pem", "--key", "{p}/server.key", "--mutualAuth",
+                            "--ca-file", "{d}/missing.pem"],
+                 "--ca-file {d}/missing.pem: no such file", id="server-missing-ca-file"),
+    pytest.param("client", ["--ca-file", "{d}/missing.pem"], "--ca-file {d}/missing.pem: no such file",
+                 id="missing-ca-file"),
+    pytest.param("client", ["--ca-file", "{d}/garbage.pem"], "--ca-file {d}/garbage.pem: no PEM certificate found",
+                 id="garbage-ca-file"),
+    pytest.param("client", ["--ca-file", "{p}/ca.key"], "--ca-file {p}/ca.key: no PEM certificate found",
+                 id="ca-file-is-a-key"),
+    pytest.param("client", ["--ca-file", "{d}/cadir"], "--ca-file {d}/cadir: is a directory", id="ca-file-is-dir"),
+    pytest.param("client", ["--ca-dir", "{d}/missing"], "--ca-dir {d}/missing: no such directory",
+                 id="missing-ca-dir"),
+    pytest.param("client", ["--ca-dir", "{d}/garbage.pem"], "--ca-dir {d}/garbage.pem: not a directory",
+                 id="ca-dir-is-file"),
+    pytest.param("client", ["--cert", "{p}/client.pem", "--key", "{d}/missing.key"],
+                 "--key {d}/missing.key: no such file", id="client-missing-key"),
+    pytest.param("client", ["--ciphers", "no-such-policy"], "--ciphers no-such-policy: unknown security policy",
+                 id="bad-policy"),
+])
+def test_configuration_errors_name_the_option_and_the_file(pki, bad_files, cmd, args, want):
+    fill = dict(p=pki.dir, d=bad_files)
+    argv = [cmd, *(a.format(**fill) for a in args), "127.0.0.1", "0" if cmd == "server" else "443"]
+    out = _run(argv, timeout=20)
+    assert out.returncode == 2, out.stderr
+    line = f"s2n {cmd}: {want.format(**fill)}".encode()
+    assert line in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_policies_are_listed_and_each_is_accepted():
+    out = _run(["policies"])
+    assert out.returncode == 0, out.stderr
+    names = [line.split()[0] for line in out.stdout.decode().splitlines() if line.strip()]
+    assert {"default", "default_tls13", "default_fips", "default_pq", "20170210"} <= set(names)
+    for name in names:
+        s2n.Config().set_cipher_preferences(name)  # raises for a name s2n-tls does not know
+    bad = _run(["client", "--ciphers", "nope", "127.0.0.1", "443"])
+    assert b"--ciphers nope" in bad.stderr and b"python -m s2n policies" in bad.stderr
+
+
+def _read_client_hello(s: socket.socket) -> None:
+    """Read exactly one TLS record, so that closing leaves no unread data (no RST)."""
+    head = b""
+    while len(head) < 5:
+        chunk = s.recv(5 - len(head))
+        if not chunk:
+            return
+        head += chunk
+    left = struct.unpack("!H", head[3:5])[0]
+    while left:
+        chunk = s.recv(left)
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
+@pytest.mark.parametrize("behaviour, want", [
+    ("close", b"the server closed the connection during the handshake (is it a TLS port?)"),
+    ("http", b"the server did not answer with TLS (is it a TLS port?)"),
+    ("echo", b"the server did not answer with TLS (is it a TLS port?)"),
+    # a greeting that never completes a record: found out at the timeout
+    ("banner", b"the server did not answer with TLS (is it a TLS port?)"),
+], ids=["close", "http", "echo", "banner"])
+def test_client_to_a_port_that_is_not_tls(pki, behaviour, want):
+    lsock = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        try:
+            s, _ = lsock.accept()
+            with s:
+                talk(s)
+        except OSError:
+            pass  # the client may reset the connection: what it says is the test
+
+    def talk(s):
+        if behaviour == "banner":
+            s.sendall(b"220 mail.example ESMTP\r\n")
+        if behaviour in ("echo", "banner"):
+            while True:  # until the client gives up
+                data = s.recv(65536)
+                if not data:
+                    break
+                if behaviour == "echo":
+                    s.sendall(data)  # the ClientHello comes back
+            return
+        _read_client_hello(s)
+        if behaviour == "http":
+            s.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        wait = "1" if behaviour == "banner" else "10"
+        out = client(pki, lsock.getsockname()[1], "--timeout", wait, data=b"x", timeout=30)
+    finally:
+        lsock.close()
+        t.join(10)
+    assert out.returncode == 1
+    assert want in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_server_and_client_on_ipv6_loopback(pki, server):
+    srv = server("--echo", host="::1")
+    assert srv.host == "[::1]"
+    out = client(pki, srv.port, "--server-name", "localhost", data=b"over IPv6", host="::1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == b"over IPv6"
+
+
+def test_server_listens_on_a_host_name(pki, server):
+    srv = server("--echo", host="localhost")
+    out = client(pki, srv.port, data=b"by name")
+    assert out.returncode == 0 and out.stdout == b"by name", out.stderr
+
+
+def test_server_backs_off_when_out_of_file_descriptors(pki, server):
+    """accept() failing with EMFILE must neither spin nor flood the log, and
+    the server serves again once descriptors free up."""
+    limit = 40
+    srv = server("--echo", "-q", nofile=limit)
+    held = []
+    try:
+        deadline = time.monotonic() + 20
+        while "accept" not in srv.log.read_text():  # exhaust the server's descriptors
+            assert time.monotonic() < deadline, "the server never ran out of descriptors"
+            held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
+            if len(held) > 2 * limit:
+                time.sleep(0.01)  # bounded: the deadline above
+        before = len(srv.log.read_text().splitlines())
+        cpu_before = _cpu_seconds(srv.proc.pid)
+        start = time.monotonic()
+        time.sleep(1.0)  # the measurement window, not a synchronisation
+        elapsed = time.monotonic() - start
+        lines = len(srv.log.read_text().splitlines()) - before
+        cpu = _cpu_seconds(srv.proc.pid) - cpu_before
+        assert lines <= 2, srv.log.read_text()[-2000:]
+        assert cpu < 0.5 * elapsed, f"{cpu:.2f} s of CPU in {elapsed:.2f} s"
+    finally:
+        for s in held:
+            s.close()
+    out = client(pki, srv.port, "-q", data=b"served again", timeout=30)
+    assert out.returncode == 0 and out.stdout == b"served again", out.stderr
+    assert srv.proc.poll() is None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

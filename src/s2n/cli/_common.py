@@ -1,9 +1,9 @@
-"""Config building and reporting shared by client and server."""
+"""Reporting shared by client and server."""
 
 from __future__ import annotations
 
+import errno
 import sys
-from pathlib import Path
 
 import s2n
 
@@ -45,33 +45,25 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def build_config(args, server: bool) -> s2n.Config:
-    cfg = s2n.Config()
-    if args.ciphers:
-        cfg.set_cipher_preferences(args.ciphers)
-    if len(args.cert) != len(args.key):
-        raise SystemExit("error: give as many --key as --cert")
-    for cert, key in zip(args.cert, args.key):
-        cfg.add_cert_chain_and_key(Path(cert), Path(key))
-    if args.insecure:
-        cfg.disable_x509_verification()
-    elif args.ca_file or args.ca_dir:
-        cfg.set_verification_ca_location(cafile=args.ca_file, capath=args.ca_dir)
-    elif not server or args.mutualAuth:
-        cfg.load_system_certs()
-    if args.alpn:
-        cfg.set_protocol_preferences([p for p in args.alpn.split(",") if p])
-    if args.mutualAuth:
-        cfg.set_client_auth_type(s2n.ClientAuth.REQUIRED)
-        if server:
-            # The chain is verified against the trust store; a client
-            # certificate carries no host name to check.
-            cfg.set_verify_host_callback(lambda name: True)
-    if args.no_session_ticket:
-        cfg.set_session_tickets_onoff(False)
-    if args.max_blinding_delay is not None:
-        cfg.set_max_blinding_delay(args.max_blinding_delay)
-    return cfg
+def handshake_reason(exc: BaseException, conn: s2n.Connection) -> str:
+    """`reason`, with a hint when the peer never spoke TLS: s2n-tls itself
+    only reports a closed connection or a bad message."""
+    if isinstance(exc, s2n.AlertError) or (isinstance(exc, s2n.S2NError) and exc.name in REASONS):
+        return reason(exc)
+    try:
+        # No ServerHello processed yet: whatever the server sent was not TLS.
+        before_hello = conn.get_handshake_type_name() == "INITIAL"
+        got = conn.get_wire_bytes_in()
+    except s2n.S2NError:
+        return reason(exc)
+    hint = " (is it a TLS port?)" if before_hello else ""
+    if before_hello and got and isinstance(exc, (s2n.ClosedError, s2n.ProtocolError, TimeoutError)):
+        return "the server did not answer with TLS (is it a TLS port?)"
+    if isinstance(exc, s2n.ClosedError):
+        return f"the server closed the connection during the handshake{hint}"
+    if isinstance(exc, (ConnectionResetError, s2n.IOError)) and exc.errno == errno.ECONNRESET:
+        return f"the server reset the connection during the handshake{hint}"
+    return reason(exc)
 
 
 def tune(conn: s2n.Connection, args) -> None:

@@ -10,7 +10,8 @@ import threading
 
 import s2n
 
-from ._common import build_config, describe, err, reason, tune
+from ._common import describe, err, handshake_reason, reason, tune
+from ._config import ConfigError, build_config
 
 
 def _is_ip(host: str) -> bool:
@@ -29,6 +30,9 @@ def run(args) -> int:
         args.max_blinding_delay = 0
     try:
         cfg = build_config(args, server=False)
+    except ConfigError as e:
+        err(f"s2n client: {e}")
+        return 2
     except (s2n.S2NError, OSError, ValueError) as e:
         err(f"s2n client: configuration: {reason(e)}")
         return 2
@@ -38,6 +42,9 @@ def run(args) -> int:
     except OSError as e:
         err(f"s2n client: cannot connect to {args.host}:{args.port}: {reason(e)}")
         return 1
+    # s2n-tls writes a flight in several writes: Nagle would hold the last
+    # one for the peer's delayed ACK (40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     tls = s2n.TLSSocket(sock, cfg, do_handshake_on_connect=False)
     conn = tls.connection
     if _is_ip(name):
@@ -53,7 +60,7 @@ def run(args) -> int:
     try:
         tls.do_handshake()
     except (s2n.S2NError, OSError) as e:
-        err(f"s2n client: handshake with {args.host}:{args.port} failed: {reason(e)}")
+        err(f"s2n client: handshake with {args.host}:{args.port} failed: {handshake_reason(e, conn)}")
         tls.close()
         return 1
     if not args.quiet:
