@@ -15,42 +15,79 @@ from conftest import client_config, connected_pair, run_isolated, server_config
 from test_callbacks import memory_pair, pump
 
 
-def test_free_while_another_thread_calls_getters(pki):
+def test_free_while_other_threads_call_getters_and_setters(pki):
     run_isolated("""
-        a, b = socket.socketpair()
-        cli, srv = connected_pair(pki, a, b)
-        go = threading.Event()
-        outcomes = set()
-
-        def getters():
-            go.set()
-            for _ in range(20000):
-                try:
-                    cli.get_peer_cert_chain()
-                    cli.get_cipher()
-                    cli.pending()
-                    cli.get_server_name()
-                    cli.set_server_name("x")  # a setter too
-                except s2n.UsageError as e:
-                    outcomes.add(e.name)
-                    return
-
-        t = threading.Thread(target=getters)
-        t.start()
-        go.wait(10)
         import time
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                cli.free()
-                break
-            except s2n.UsageError as e:
-                assert e.name == "S2N_PY_ERR_IN_USE", e.name
-        t.join(30)
-        assert not t.is_alive()
-        assert outcomes <= {"S2N_PY_ERR_FREED"}, outcomes
+        sys.setswitchinterval(1e-6)  # switch threads between any two bytecodes
+        for _ in range(30):
+            a, b = socket.socketpair()
+            cli, srv = connected_pair(pki, a, b)
+            go = threading.Barrier(4)
+            outcomes = set()
+
+            def getters():
+                go.wait(10)
+                for _ in range(2000):
+                    try:
+                        if not cli.get_peer_cert_chain():  # read from freed memory
+                            outcomes.add("EMPTY CHAIN")
+                        cli.get_cipher()
+                        cli.pending()
+                        cli.set_server_name("x")  # a setter too
+                    except s2n.UsageError as e:
+                        outcomes.add(e.name)
+                        return
+
+            threads = [threading.Thread(target=getters) for _ in range(3)]
+            for t in threads:
+                t.start()
+            go.wait(10)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    cli.free()
+                    break
+                except s2n.UsageError as e:
+                    assert e.name == "S2N_PY_ERR_IN_USE", e.name
+            for t in threads:
+                t.join(30)
+                assert not t.is_alive()
+            assert outcomes <= {"S2N_PY_ERR_FREED"}, outcomes
+            srv.free()
+            a.close(); b.close()
         print("OK")
     """, pki)
+
+
+def test_getters_and_free_wait_for_a_call_inside_c(pki, socketpair):
+    """While a thread blocks inside s2n_recv, a getter in another thread
+    waits for it (it used to run concurrently), and free() refuses."""
+    cli, srv = connected_pair(pki, *socketpair)
+    inside = threading.Event()
+    got = []
+
+    def reader():
+        inside.set()
+        got.append(srv.recv(100))  # blocks in C: the fd is blocking
+
+    r = threading.Thread(target=reader)
+    r.start()
+    inside.wait(10)
+    for _ in range(1000):  # until the reader is inside recv (bounded)
+        if srv._recv.lock.locked():
+            break
+        r.join(0.01)
+    done = threading.Event()
+    g = threading.Thread(target=lambda: (srv.get_cipher(), done.set()))
+    g.start()
+    assert not done.wait(0.3), "a getter ran while another thread was inside s2n_recv"
+    with pytest.raises(s2n.UsageError) as e:
+        srv.free()
+    assert e.value.name == "S2N_PY_ERR_IN_USE"
+    cli.send(b"wake up")
+    r.join(10)
+    g.join(10)
+    assert got == [b"wake up"] and done.is_set()
 
 
 def test_verify_host_callback_that_calls_set_config(pki):

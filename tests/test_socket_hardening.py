@@ -222,7 +222,6 @@ def test_close_from_another_thread_wakes_a_blocked_recv(pki):
         t, box = _serve(lsock, pki, lambda tls: (peer_done.wait(20), tls.recv(10)))
         tls = s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
                               server_hostname="localhost")
-        fd = tls.fileno()
         inside = threading.Event()
         outcome = []
 
@@ -237,22 +236,17 @@ def test_close_from_another_thread_wakes_a_blocked_recv(pki):
         r = threading.Thread(target=reader)
         r.start()
         inside.wait(10)
-        while not tls._rlock.locked():  # bounded: the reader takes its turn at once
+        for _ in range(1000):  # until the reader has taken its turn (bounded)
+            if tls._rlock.locked():
+                break
             r.join(0.01)
-            assert r.is_alive()
         tls.close()
         r.join(10)
         assert not r.is_alive(), "close() did not wake the reader"
         assert isinstance(outcome[0], OSError), outcome
         assert tls._sock.fileno() == -1  # closed once the reader left
-        with pytest.raises(OSError):
-            os.fstat(fd) if fd not in _fds_open_now() else (_ for _ in ()).throw(OSError())
         peer_done.set()
         t.join(10)
-
-
-def _fds_open_now():
-    return {int(x) for x in os.listdir("/proc/self/fd")}
 
 
 def test_ip_reference_identity(pki):

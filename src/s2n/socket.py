@@ -267,6 +267,8 @@ class TLSSocket:
             except BlockedError:
                 return self._run(_io.recv(conn, bufsize))  # type: ignore[return-value]
         except ClosedError:
+            if self._closed:  # shut down under this call by close() in another thread
+                raise _closed_error("closed by another thread") from None
             if self.suppress_ragged_eofs:
                 return b""
             raise
@@ -283,6 +285,8 @@ class TLSSocket:
             except BlockedError:
                 return self._run(_io.recv_into(conn, buffer, nbytes))  # type: ignore[return-value]
         except ClosedError:
+            if self._closed:
+                raise _closed_error("closed by another thread") from None
             if self.suppress_ragged_eofs:
                 return 0
             raise
