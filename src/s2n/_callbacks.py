@@ -79,50 +79,59 @@ class IOCallback:
         return scratch
 
 
-def _run_io(ctx, buf, length: int, incoming: bool) -> int:
+def _call_io(fn, view, length: int) -> int:
+    n = fn(view)
+    if type(n) is not int:  # bool and None are mistakes too
+        raise TypeError(f"IO callback must return int, not {type(n).__name__}")
+    if not 0 <= n <= length:
+        raise ValueError(f"IO callback returned {n}, outside 0..{length}")
+    return n
+
+
+def _io_failed(e: BaseException) -> int:
+    if isinstance(e, BlockingIOError):
+        ffi.errno = _errno.EAGAIN
+        return -1
+    _stash(e)
+    errno = getattr(e, "errno", None) if isinstance(e, OSError) else None
+    ffi.errno = errno if errno not in _SPECIAL else _errno.EIO
+    return -1
+
+
+@ffi.def_extern(error=-1)
+def py_recv_trampoline(ctx, buf, length):
     if _raised():
         ffi.errno = _errno.EIO
         return -1
     cb = ffi.from_handle(ctx)
     scratch = cb.buffer(length)
     whole = memoryview(scratch)
-    view = whole[:length] if len(scratch) != length else whole
-    if not incoming:
-        ffi.memmove(scratch, buf, length)
-        view = view.toreadonly()
+    view = whole[:length]
     try:
-        n = cb.fn(view)
-        if type(n) is not int:  # bool and None are mistakes too
-            raise TypeError(f"IO callback must return int, not {type(n).__name__}")
-        if not 0 <= n <= length:
-            raise ValueError(f"IO callback returned {n}, outside 0..{length}")
-        if incoming and n:
+        n = _call_io(cb.fn, view, length)
+        if n:
             ffi.memmove(buf, scratch, n)
         return n
-    except BlockingIOError:
-        ffi.errno = _errno.EAGAIN
-        return -1
-    except OSError as e:
-        _stash(e)
-        ffi.errno = e.errno if e.errno not in _SPECIAL else _errno.EIO
-        return -1
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
-        _stash(e)
-        ffi.errno = _errno.EIO
-        return -1
+        return _io_failed(e)
     finally:
         view.release()
         whole.release()
 
 
 @ffi.def_extern(error=-1)
-def py_recv_trampoline(ctx, buf, length):
-    return _run_io(ctx, buf, length, True)
-
-
-@ffi.def_extern(error=-1)
 def py_send_trampoline(ctx, buf, length):
-    return _run_io(ctx, buf, length, False)
+    if _raised():
+        ffi.errno = _errno.EIO
+        return -1
+    # A copy: immutable and Python's own, so nothing to revoke afterwards.
+    view = memoryview(ffi.unpack(ffi.cast("char *", buf), length))
+    try:
+        return _call_io(ffi.from_handle(ctx).fn, view, length)
+    except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
+        return _io_failed(e)
+    finally:
+        view.release()
 
 
 class Handle:
