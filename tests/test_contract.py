@@ -4,7 +4,6 @@ subprocess: a signal fails the test, not the run."""
 
 from __future__ import annotations
 
-import gc
 import socket
 import threading
 

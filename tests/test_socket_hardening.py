@@ -15,7 +15,7 @@ import time
 import pytest
 
 import s2n
-from conftest import client_config, run_both, server_config
+from conftest import client_config, server_config
 from s2n.socket import _secret_bits
 
 

@@ -102,3 +102,17 @@ def build_config(args, server: bool) -> s2n.Config:
     if args.max_blinding_delay is not None:
         cfg.set_max_blinding_delay(args.max_blinding_delay)
     return cfg
+
+
+def config_or_none(args, server: bool):
+    """build_config, with any failure told to the user in one line (None then)."""
+    from ._common import err, reason
+
+    prog = "s2n server" if server else "s2n client"
+    try:
+        return build_config(args, server=server)
+    except ConfigError as e:
+        err(f"{prog}: {e}")
+    except (s2n.S2NError, OSError, ValueError) as e:
+        err(f"{prog}: configuration: {reason(e)}")
+    return None

@@ -11,7 +11,7 @@ import threading
 import s2n
 
 from ._common import describe, err, handshake_reason, reason, tune
-from ._config import ConfigError, build_config
+from ._config import config_or_none
 
 
 def _is_ip(host: str) -> bool:
@@ -28,13 +28,8 @@ def run(args) -> int:
         # client that failed has nothing to hide and should exit at once
         # (s2n-tls's own s2nc does the same).
         args.max_blinding_delay = 0
-    try:
-        cfg = build_config(args, server=False)
-    except ConfigError as e:
-        err(f"s2n client: {e}")
-        return 2
-    except (s2n.S2NError, OSError, ValueError) as e:
-        err(f"s2n client: configuration: {reason(e)}")
+    cfg = config_or_none(args, server=False)
+    if cfg is None:
         return 2
     name = args.server_name or args.host
     try:

@@ -12,7 +12,7 @@ from typing import Tuple
 import s2n
 
 from ._common import describe, err, reason, tune
-from ._config import ConfigError, build_config
+from ._config import config_or_none
 
 HTTP_METHODS = tuple(m + b" " for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS",
                                         b"PATCH", b"CONNECT", b"TRACE"))
@@ -101,13 +101,8 @@ def run(args) -> int:
     if not args.cert:
         err("s2n server: give --cert and --key")
         return 2
-    try:
-        cfg = build_config(args, server=True)
-    except ConfigError as e:
-        err(f"s2n server: {e}")
-        return 2
-    except (s2n.S2NError, OSError, ValueError) as e:
-        err(f"s2n server: configuration: {reason(e)}")
+    cfg = config_or_none(args, server=True)
+    if cfg is None:
         return 2
     try:
         lsock = listen(args.host, args.port)
