@@ -32,6 +32,10 @@ DEFAULT_TLS12_SUITES = frozenset({
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
     "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384"})
 
+# OpenSSL cipher-string keywords that select broad sets, not particular suites.
+_BROAD = frozenset({"DEFAULT", "ALL", "HIGH", "MEDIUM", "TLSV1", "TLSV1.0", "TLSV1.2", "SSLV3",
+                    "COMPLEMENTOFDEFAULT", "COMPLEMENTOFALL"})
+
 _V = _ssl.TLSVersion
 
 
@@ -159,21 +163,39 @@ class SSLContext(_ssl.SSLContext):
         self._changed()
 
     def set_ciphers(self, cipherlist: str) -> None:
-        """OpenSSL cipher strings, as far as s2n-tls can follow them: a
-        string that keeps every TLS 1.2 suite of s2n-tls's policy (e.g.
-        uvicorn's "TLSv1", "HIGH:!aNULL", "DEFAULT") runs on that policy; one
-        that drops some raises SSLError (choose an s2n-tls policy with
-        `set_security_policy(name)` instead). TLS 1.3 suites are the policy's,
-        as in OpenSSL, where set_ciphers does not touch them either."""
-        super().set_ciphers(cipherlist)
-        enabled = {c["name"] for c in self.get_ciphers() if c.get("protocol") == "TLSv1.2"}
-        missing = DEFAULT_TLS12_SUITES - enabled
-        if missing:
+        """OpenSSL cipher strings, as far as s2n-tls can follow them. s2n-tls
+        offers the suites of its security policy (all AEAD, forward secret).
+        A string runs on that policy when it keeps all of them, or when it
+        only names broad sets (uvicorn's "TLSv1", "DEFAULT", "HIGH", ...,
+        with exclusions that spare them, such as "!aNULL:!MD5"); a string
+        that really narrows the suites raises SSLError: pick an s2n-tls
+        policy with `set_security_policy(name)` instead. TLS 1.3 suites are
+        the policy's, as in OpenSSL, where set_ciphers does not touch them."""
+        selected = self._openssl_selects(cipherlist)
+        if selected and not (DEFAULT_TLS12_SUITES <= selected or self._only_broad(cipherlist)):
             raise _ssl.SSLError(
-                1, f"[SSL] s2n-tls cannot restrict its cipher suites to {cipherlist!r} "
-                   f"(it would drop {', '.join(sorted(missing))}): s2n-tls uses named "
-                   f"security policies; call set_security_policy(name) instead")
+                1, f"[SSL] s2n-tls cannot restrict its cipher suites to {cipherlist!r}: it "
+                   f"uses named security policies; call set_security_policy(name) instead")
+        super().set_ciphers(cipherlist)  # the stdlib's parsing and errors
         self._changed()
+
+    @staticmethod
+    def _openssl_selects(cipherlist: str) -> set:
+        probe = _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER)
+        try:
+            probe.set_ciphers(cipherlist)
+        except _ssl.SSLError:
+            return set()
+        return {c["name"] for c in probe.get_ciphers()}
+
+    @classmethod
+    def _only_broad(cls, cipherlist: str) -> bool:
+        tokens = [t for t in cipherlist.replace(",", ":").replace(" ", ":").split(":") if t]
+        positive = [t for t in tokens if t[0] not in "!-+@"]
+        removals = ":".join(t for t in tokens if t[0] in "!-")
+        if not all(t.upper() in _BROAD for t in positive):
+            return False
+        return not removals or DEFAULT_TLS12_SUITES <= cls._openssl_selects("ALL:" + removals)
 
     def set_security_policy(self, name: str) -> None:
         """s2n-tls's own choice: a security policy by name (e.g. "default",

@@ -69,13 +69,15 @@ class ConnectionInfo:
     def getpeercert(self, binary_form: bool = False) -> Any:
         if self._connection() is not None and not self._handshake_done():
             raise ValueError("handshake not done yet")
+        if self._context.verify_mode == _ssl.CERT_NONE and not self.server_side:
+            # s2n-tls keeps no chain it did not verify: {} as the stdlib
+            # says for an unverified certificate; no DER to give.
+            return None if binary_form else {}
         chain = self._ask(lambda c: c.get_peer_cert_chain(), [])
         if not chain:
             return None
         if binary_form:
             return chain[0]
-        if self._context.verify_mode == _ssl.CERT_NONE:
-            return {}
         return _certdict.decode(chain[0])
 
     def get_verified_chain(self) -> list:
