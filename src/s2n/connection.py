@@ -156,16 +156,29 @@ class Connection:
         s.lock.release()
 
     def _enter(self, side: _Lock, what: str):
-        """Take one direction's lock; returns the C pointer."""
-        me = _get_ident()
-        if self._send.owner == me or self._recv.owner == me:
-            raise _reentrancy(what)
-        side.lock.acquire()
-        side.owner = me
+        """Take one direction's lock; returns the C pointer.
+
+        Re-entry (a callback calling back into this connection) is only
+        possible when Python callbacks are installed (`_pycb`, which changes
+        only under both locks, so it is read after taking ours): without
+        them the fast path skips the owner bookkeeping."""
+        lock = side.lock
+        if not lock.acquire(False):
+            me = _get_ident()
+            if side.owner == me:
+                raise _reentrancy(what)
+            lock.acquire()
+        if self._pycb:
+            me = _get_ident()
+            other = self._recv if side is self._send else self._send
+            if other.owner == me:
+                lock.release()
+                raise _reentrancy(what)
+            side.owner = me
         ptr = self._ptr
         if ptr is None:
             side.owner = 0
-            side.lock.release()
+            lock.release()
             raise _freed()
         return ptr
 

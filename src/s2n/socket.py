@@ -190,14 +190,15 @@ class TLSSocket:
     def _run(self, steps, closing: bool = False):
         return _io.run_sync(steps, self._runner(closing))
 
-    def _take(self, lock: threading.Lock) -> None:
+    def _take(self, lock: threading.Lock) -> bool:
         """Wait for this direction's turn (another thread's call), within the timeout."""
         if lock.acquire(False):
-            return
+            return True
         if self._timeout == 0.0:
             raise WantReadError() if lock is self._rlock else WantWriteError()
         if not lock.acquire(timeout=-1 if self._timeout is None else self._timeout):
             raise _Timeout("the TLS operation timed out waiting for another thread's call")
+        return True
 
     def _give(self, lock: threading.Lock) -> None:
         lock.release()
@@ -241,38 +242,45 @@ class TLSSocket:
     # over, with its waiting and retries.
 
     def send(self, data: Union[bytes, bytearray, memoryview]) -> int:
-        conn = self._ready()
+        conn = self.connection if self._handshake_done and not self._closed else self._ready()
         lock = self._wlock
-        self._take(lock)
+        lock.acquire(False) or self._take(lock)
         try:
             try:
                 return conn.send(data)
             except BlockedError:
                 return self._run(_io.send(conn, data))  # type: ignore[return-value]
         finally:
-            self._give(lock)
+            lock.release()
+            if self._closed:
+                self._release_if_unused()
 
     def sendall(self, data: Union[bytes, bytearray, memoryview]) -> None:
-        conn = self._ready()
-        view = memoryview(data)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
+        conn = self.connection if self._handshake_done and not self._closed else self._ready()
+        if type(data) is bytes:
+            view: Any = data
+        else:
+            view = memoryview(data)
+            if view.ndim != 1 or view.itemsize != 1:
+                view = view.cast("B")
         lock = self._wlock
-        self._take(lock)
+        lock.acquire(False) or self._take(lock)
         try:
             try:
                 sent = conn.send(view)
             except BlockedError:
                 sent = 0
             if sent < len(view):
-                self._run(_io.sendall(conn, view[sent:]))
+                self._run(_io.sendall(conn, memoryview(view)[sent:]))
         finally:
-            self._give(lock)
+            lock.release()
+            if self._closed:
+                self._release_if_unused()
 
     def recv(self, bufsize: int = 16384) -> bytes:
-        conn = self._ready()
+        conn = self.connection if self._handshake_done and not self._closed else self._ready()
         lock = self._rlock
-        self._take(lock)
+        lock.acquire(False) or self._take(lock)
         try:
             try:
                 return conn.recv(bufsize)
@@ -288,9 +296,9 @@ class TLSSocket:
             self._give(lock)
 
     def recv_into(self, buffer: Union[bytearray, memoryview], nbytes: int = 0) -> int:
-        conn = self._ready()
+        conn = self.connection if self._handshake_done and not self._closed else self._ready()
         lock = self._rlock
-        self._take(lock)
+        lock.acquire(False) or self._take(lock)
         try:
             try:
                 return conn.recv_into(buffer, nbytes)
