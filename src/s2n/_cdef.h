@@ -50,6 +50,14 @@ int s2n_config_set_max_blinding_delay(struct s2n_config *config, uint32_t second
 int s2n_config_set_verify_host_callback(struct s2n_config *config, s2n_verify_host_fn, void *data);
 int s2n_config_set_send_buffer_size(struct s2n_config *config, uint32_t size);
 
+/* client hello, key log */
+typedef int s2n_client_hello_fn(struct s2n_connection *conn, void *ctx);
+int s2n_config_set_client_hello_cb(struct s2n_config *config, s2n_client_hello_fn client_hello_callback, void *ctx);
+int s2n_connection_server_name_extension_used(struct s2n_connection *conn);
+typedef int (*s2n_key_log_fn)(void *ctx, struct s2n_connection *conn, uint8_t *logline, size_t len);
+int s2n_config_set_key_log_cb(struct s2n_config *config, s2n_key_log_fn callback, void *ctx);
+int s2n_config_set_initial_ticket_count(struct s2n_config *config, uint8_t num);
+
 /* session resumption */
 struct s2n_session_ticket;
 typedef int (*s2n_session_ticket_fn)(struct s2n_connection *conn, void *ctx, struct s2n_session_ticket *ticket);
@@ -131,6 +139,8 @@ int py_shutdown_send(struct s2n_connection *c);
 extern "Python" int py_recv_trampoline(void *ctx, uint8_t *buf, uint32_t len);
 extern "Python" int py_send_trampoline(void *ctx, const uint8_t *buf, uint32_t len);
 extern "Python" int py_session_ticket_trampoline(struct s2n_connection *conn, void *ctx, struct s2n_session_ticket *ticket);
+extern "Python" int py_client_hello_trampoline(struct s2n_connection *conn, void *ctx);
+extern "Python" int py_key_log_trampoline(void *ctx, struct s2n_connection *conn, uint8_t *logline, size_t len);
 extern "Python" uint8_t py_verify_host_trampoline(const char *host_name, size_t host_name_len, void *data);
 
 /* MemoryBIO (_glue.c) */
@@ -147,5 +157,6 @@ int py_connection_set_memory_io(struct s2n_connection *c, py_bio *in, py_bio *ou
 
 /* throwaway PKI for the demo (_glue.c) */
 int py_make_demo_pki(char **ca_pem, char **cert_pem, char **key_pem);
+int py_decrypt_key(const char *pem, size_t len, const char *password, char **out);
 int py_cert_has_ip(const uint8_t *der, size_t der_len, const uint8_t *ip, size_t ip_len);
 void py_free(void *p);

@@ -399,6 +399,26 @@ static int py_cert_has_ip(const uint8_t *der, size_t der_len, const uint8_t *ip,
     return rc;
 }
 
+/* An encrypted PEM private key, decrypted with `password` (NUL-terminated)
+ * and written back unencrypted: s2n-tls loads only plain PEM. 0 and a
+ * malloc'd string (py_free) on success; -1 for a wrong password or bad PEM. */
+static int py_decrypt_key(const char *pem, size_t len, const char *password, char **out)
+{
+    *out = NULL;
+    BIO *in = BIO_new_mem_buf(pem, (int) len);
+    EVP_PKEY *pkey = in ? PEM_read_bio_PrivateKey(in, NULL, NULL, (void *) password) : NULL;
+    BIO_free(in);
+    if (!pkey) return -1;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio && PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL)) {
+        *out = py_bio_string(bio);
+    } else {
+        BIO_free(bio);
+    }
+    EVP_PKEY_free(pkey);
+    return *out ? 0 : -1;
+}
+
 /* 0 on success; the three strings are then owned by the caller (py_free). */
 static int py_make_demo_pki(char **ca_pem, char **cert_pem, char **key_pem)
 {

@@ -26,12 +26,16 @@ def ip_literal(host: str) -> Optional[bytes]:
         return None
 
 
-def expect(conn: Connection, host: str) -> Optional[bytes]:
+def expect(conn: Connection, host: str, check: bool = True) -> Optional[bytes]:
     """Set what the server's certificate must name; returns the packed IP
-    to `confirm` after the handshake, or None for a DNS name."""
+    to `confirm` after the handshake, or None for a DNS name. `check=False`
+    (ssl's check_hostname=False) only sends SNI; the Config must then accept
+    any name (a verify-host callback)."""
     packed = ip_literal(host)
     if packed is None:
         conn.set_server_name(host)
+        return None
+    if not check:
         return None
     text = str(ipaddress.ip_address(packed))  # as s2n-tls prints IP SANs
     conn.set_verify_host_callback(lambda name: name == text)

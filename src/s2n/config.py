@@ -217,6 +217,32 @@ class Config:
         self._ticket_cb = cb
         self._has_callbacks = True
 
+    def set_client_hello_cb(self, fn: Callable[[Any], None]) -> None:
+        """Server: `fn(conn)` runs once the ClientHello is parsed, before the
+        server answers; raise to reject the handshake. It may call
+        `conn.set_config(other)` (e.g. a certificate per server name) and the
+        Connection's getters. (Blocking mode.)"""
+        ptr = self._mutable()
+        cb = _callbacks.Handle(fn, "client hello callback")
+        check(lib.s2n_config_set_client_hello_cb(ptr, lib.py_client_hello_trampoline, cb.handle))
+        self._client_hello_cb = cb
+        self._has_callbacks = True
+
+    def set_key_log_cb(self, fn: Callable[[Any, bytes], None]) -> None:
+        """`fn(conn, line)` receives each NSS key log line (SSLKEYLOGFILE
+        format). INSECURE: anyone with these lines can decrypt the traffic."""
+        ptr = self._mutable()
+        cb = _callbacks.Handle(fn, "key log callback")
+        check(lib.s2n_config_set_key_log_cb(ptr, lib.py_key_log_trampoline, cb.handle))
+        self._key_log_cb = cb
+        self._has_callbacks = True
+
+    def set_initial_ticket_count(self, count: int) -> None:
+        """Server, TLS 1.3: session tickets sent after each full handshake."""
+        if not 0 <= int(count) <= 255:
+            raise ValueError("count must be in 0..255")
+        check(lib.s2n_config_set_initial_ticket_count(self._mutable(), int(count)))
+
     def set_send_buffer_size(self, size: int) -> None:
         check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))
 

@@ -133,6 +133,7 @@ class Connection:
         self._rbuf = None
         self._negotiated = False
         self._pycb = False  # Python callbacks may run: scope their exceptions
+        self._in_client_hello = False
         if config is not None:
             self.set_config(config)
 
@@ -232,10 +233,24 @@ class Connection:
 
     # configuration
 
-    @_exclusive
-    def set_config(self, ptr, config: Config) -> None:
+    def set_config(self, config: Config) -> None:
+        """Use this Config (it is frozen from now on). Also allowed from
+        inside a client hello callback of this connection, as s2n-tls allows."""
         if not isinstance(config, Config):
             raise TypeError(f"expected s2n.Config, not {type(config).__name__}")
+        me = _get_ident()
+        if self._send.owner == me or self._recv.owner == me:
+            if not self._in_client_hello:
+                raise _reentrancy("set_config")
+            self._apply_config(self._conn(), config)
+            return
+        self._lock_both()
+        try:
+            self._apply_config(self._conn(), config)
+        finally:
+            self._unlock_both()
+
+    def _apply_config(self, ptr, config: Config) -> None:
         check(lib.s2n_connection_set_config(ptr, config._ptr))
         config._frozen = True
         self._config = config

@@ -9,6 +9,7 @@ inside s2n-tls's own read() would not return to Python until data arrived.
 
 from __future__ import annotations
 
+import _socket as _socket_c
 import errno
 import io
 import select
@@ -30,6 +31,10 @@ else:  # pragma: no cover - Python 3.9
     class _Timeout(_socket.timeout, TimeoutError):  # type: ignore[no-redef]
         pass
 
+# The socket's own methods, unbound: a socket subclass (s2n.ssl.SSLSocket)
+# hands itself over and overrides these with their TLS meanings.
+_raw = _socket_c.socket
+
 # close() waits at most this long for close_notify to go out on a socket
 # without a timeout, so closing never hangs on a peer that stopped reading.
 CLOSE_TIMEOUT = 5.0
@@ -41,12 +46,15 @@ _POLLOUT = select.POLLOUT | select.POLLHUP | select.POLLERR
 def wrap_socket(sock: _socket.socket, config: Config, *, server_side: bool = False,
                 server_hostname: Optional[str] = None,
                 do_handshake_on_connect: bool = True,
-                suppress_ragged_eofs: bool = False) -> "TLSSocket":
+                suppress_ragged_eofs: bool = False,
+                session: Optional[bytes] = None) -> "TLSSocket":
     """Wrap a connected socket. The TLSSocket takes over the socket: close
-    the TLSSocket, not the socket. Its timeout is the socket's at wrap time."""
+    the TLSSocket, not the socket. Its timeout is the socket's at wrap time.
+    `session`: resume it (bytes from an earlier `Connection.get_session()`
+    or a session ticket callback)."""
     return TLSSocket(sock, config, server_side=server_side, server_hostname=server_hostname,
                      do_handshake_on_connect=do_handshake_on_connect,
-                     suppress_ragged_eofs=suppress_ragged_eofs)
+                     suppress_ragged_eofs=suppress_ragged_eofs, session=session)
 
 
 def _set_nodelay(sock: _socket.socket) -> None:
@@ -93,23 +101,27 @@ class TLSSocket:
 
     def __init__(self, sock: _socket.socket, config: Config, *, server_side: bool = False,
                  server_hostname: Optional[str] = None, do_handshake_on_connect: bool = True,
-                 suppress_ragged_eofs: bool = False) -> None:
+                 suppress_ragged_eofs: bool = False, check_hostname: bool = True,
+                 session: Optional[bytes] = None) -> None:
         if sock.type != _socket.SOCK_STREAM:
             raise ValueError("TLS needs a SOCK_STREAM socket")
         if server_side and server_hostname:
             raise ValueError("server_hostname is for clients")
         self._sock = sock
-        self._timeout: Optional[float] = sock.gettimeout()
+        self._timeout: Optional[float] = _raw.gettimeout(sock)
         self.server_side = server_side
         self.server_hostname = server_hostname
         self.suppress_ragged_eofs = suppress_ragged_eofs
         conn = Connection(Mode.SERVER if server_side else Mode.CLIENT, config)
         try:
-            self._expected_ip = _hostname.expect(conn, server_hostname) if server_hostname else None
+            self._expected_ip = (_hostname.expect(conn, server_hostname, check_hostname)
+                                 if server_hostname else None)
+            if session:
+                conn.set_session(session)
             conn.set_blinding(Blinding.SELF_SERVICE)
             conn.prefer_throughput()
             conn.set_recv_buffering(True)
-            sock.setblocking(False)
+            _raw.setblocking(sock, False)
             _set_nodelay(sock)
             conn.set_fd(sock)
         except BaseException:
@@ -378,7 +390,7 @@ class TLSSocket:
                 self._rlock.release()
         finally:
             self._wlock.release()
-        sock.settimeout(self._timeout)
+        _raw.settimeout(sock, self._timeout)
         return sock
 
     def close(self) -> None:
@@ -406,7 +418,7 @@ class TLSSocket:
             self._timeout = saved
             if self._rlock.locked() or self._wlock.locked():
                 try:  # wake the threads waiting in poll()
-                    self._sock.shutdown(_socket.SHUT_RDWR)
+                    _raw.shutdown(self._sock, _socket.SHUT_RDWR)
                 except OSError:
                     pass
             self._release_if_unused()
@@ -426,7 +438,7 @@ class TLSSocket:
                         self.connection.free()
                     except S2NError:
                         pass
-                    self._sock.close()
+                    _raw.close(self._sock)
                 finally:
                     self._wlock.release()
             finally:

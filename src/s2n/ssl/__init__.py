@@ -1,0 +1,138 @@
+"""`s2n.ssl`: the `ssl` module's interface, with s2n-tls doing the TLS.
+
+    import s2n.ssl
+    ctx = s2n.ssl.create_default_context(cafile="ca.pem")
+    urllib3.PoolManager(ssl_context=ctx)       # or httpx.Client(verify=ctx), ...
+    s2n.ssl.inject_into_ssl()                  # for code you cannot edit
+
+`SSLContext` is a subclass of `ssl.SSLContext` (asyncio, urllib3, aiohttp
+check `isinstance`). The stdlib context object keeps every setting and does
+the stdlib's checks; s2n-tls does the handshakes and the records:
+`wrap_socket` gives an `SSLSocket` (a socket whose fd s2n-tls reads and
+writes itself) and `wrap_bio` an `SSLObject` over the stdlib's
+`ssl.MemoryBIO`s. Exceptions and constants are the stdlib's own objects, so
+every `except ssl.SSLError` keeps working.
+
+What differs, by necessity:
+- cipher suites come from s2n-tls security policies: `set_ciphers` accepts
+  strings that keep s2n-tls's suites (uvicorn's "TLSv1", "DEFAULT", ...),
+  `set_security_policy(name)` picks a policy; TLS 1.0/1.1 are not offered;
+- `set_ecdh_curve`, `load_dh_params`, NPN and PSK callbacks raise
+  NotImplementedError; post-handshake client authentication is not offered;
+- `get_ca_certs()`, `cert_store_stats()`, `session_stats()` and
+  `get_ciphers()` report the stdlib context's own view.
+"""
+
+from __future__ import annotations
+
+import os as _os
+import ssl as _stdlib
+import sys as _sys
+from typing import Any
+
+from ._context import SSLContext
+from ._info import SSLSession
+from ._object import SSLObject
+from ._socket import SSLSocket
+
+SSLContext.sslsocket_class = SSLSocket
+SSLContext.sslobject_class = SSLObject
+
+# The stdlib's own exception classes and constants, re-exported.
+SSLError = _stdlib.SSLError
+SSLZeroReturnError = _stdlib.SSLZeroReturnError
+SSLWantReadError = _stdlib.SSLWantReadError
+SSLWantWriteError = _stdlib.SSLWantWriteError
+SSLSyscallError = _stdlib.SSLSyscallError
+SSLEOFError = _stdlib.SSLEOFError
+SSLCertVerificationError = _stdlib.SSLCertVerificationError
+CertificateError = _stdlib.CertificateError
+Purpose = _stdlib.Purpose
+TLSVersion = _stdlib.TLSVersion
+VerifyMode = _stdlib.VerifyMode
+VerifyFlags = _stdlib.VerifyFlags
+Options = _stdlib.Options
+AlertDescription = _stdlib.AlertDescription
+MemoryBIO = _stdlib.MemoryBIO
+DER_cert_to_PEM_cert = _stdlib.DER_cert_to_PEM_cert
+PEM_cert_to_DER_cert = _stdlib.PEM_cert_to_DER_cert
+get_default_verify_paths = _stdlib.get_default_verify_paths
+for _name in dir(_stdlib):
+    if _name.startswith(("CERT_", "PROTOCOL_", "OP_", "HAS_", "VERIFY_", "ALERT_DESCRIPTION_",
+                         "OPENSSL_", "CHANNEL_BINDING_")):
+        globals()[_name] = getattr(_stdlib, _name)
+HAS_SNI = True
+HAS_ALPN = True
+HAS_TLSv1_3 = True
+HAS_NEVER_CHECK_COMMON_NAME = True
+
+
+def create_default_context(purpose: Any = _stdlib.Purpose.SERVER_AUTH, *, cafile: Any = None,
+                           capath: Any = None, cadata: Any = None) -> SSLContext:
+    """As `ssl.create_default_context`: a client context verifies the server
+    (certificate and host name) against `cafile`/`capath`/`cadata`, or the
+    system's CAs; a server context (`Purpose.CLIENT_AUTH`) asks no client
+    certificate. `SSLKEYLOGFILE` in the environment is honoured."""
+    if not isinstance(purpose, _stdlib._ASN1Object):  # type: ignore[attr-defined]
+        raise TypeError(purpose)
+    if purpose == _stdlib.Purpose.SERVER_AUTH:
+        ctx = SSLContext(_stdlib.PROTOCOL_TLS_CLIENT)
+    elif purpose == _stdlib.Purpose.CLIENT_AUTH:
+        ctx = SSLContext(_stdlib.PROTOCOL_TLS_SERVER)
+    else:
+        raise ValueError(purpose)
+    if cafile or capath or cadata:
+        ctx.load_verify_locations(cafile, capath, cadata)
+    elif ctx.verify_mode != _stdlib.CERT_NONE:
+        ctx.load_default_certs(purpose)
+    keylog = _os.environ.get("SSLKEYLOGFILE")
+    if keylog and not _sys.flags.ignore_environment:
+        ctx.keylog_filename = keylog
+    return ctx
+
+
+# inject_into_ssl / extract_from_ssl
+
+_ORIGINAL: dict = {}
+# Modules that keep their own reference to ssl.SSLContext.
+_HOLDERS = ("ssl", "urllib3.util.ssl_", "urllib3.util", "urllib3.connection",
+            "requests.adapters", "aiohttp.connector", "httpx._config")
+
+
+def inject_into_ssl() -> None:
+    """Make `ssl.SSLContext` (and the references urllib3, requests, aiohttp
+    and httpx keep) this module's: code you cannot edit then runs on
+    s2n-tls. `extract_from_ssl()` restores them."""
+    for name in _HOLDERS:
+        mod = _sys.modules.get(name)
+        if mod is None:
+            if name != "ssl":
+                continue
+            mod = _stdlib
+        current = getattr(mod, "SSLContext", None)
+        if current is None or current is SSLContext:
+            continue
+        _ORIGINAL.setdefault(name, current)
+        setattr(mod, "SSLContext", SSLContext)
+    _ORIGINAL.setdefault("ssl.create_default_context", _stdlib.create_default_context)
+    _stdlib.create_default_context = create_default_context  # type: ignore[assignment]
+
+
+def extract_from_ssl() -> None:
+    """Undo `inject_into_ssl()`."""
+    create = _ORIGINAL.pop("ssl.create_default_context", None)
+    if create is not None:
+        _stdlib.create_default_context = create  # type: ignore[assignment]
+    for name, original in list(_ORIGINAL.items()):
+        mod = _stdlib if name == "ssl" else _sys.modules.get(name)
+        if mod is not None:
+            setattr(mod, "SSLContext", original)
+        del _ORIGINAL[name]
+
+
+__all__ = [
+    "SSLContext", "SSLSocket", "SSLObject", "SSLSession", "create_default_context",
+    "inject_into_ssl", "extract_from_ssl", "SSLError", "SSLZeroReturnError", "SSLWantReadError",
+    "SSLWantWriteError", "SSLSyscallError", "SSLEOFError", "SSLCertVerificationError",
+    "CertificateError", "Purpose", "TLSVersion", "VerifyMode", "MemoryBIO",
+]
