@@ -388,7 +388,7 @@ def test_stdlib_semantics_same_server(pki, maximum):
         ours = connect(s2n_client_context(pki))
         recs = server.wait_records(2)
 
-    assert issubclass(ours["cls"], S.SSLSocket) and issubclass(ours["cls"], ssl.SSLSocket)
+    assert issubclass(ours["cls"], S.SSLSocket)
     assert ours["cert"] == std["cert"]
     assert ours["cert"]["subject"] == ((("commonName", "server"),),)
     assert ours["der"] == std["der"] == ssl.PEM_cert_to_DER_cert(pki.path("server.pem").read_text())
@@ -539,6 +539,27 @@ def test_httpx_sync_client(pki):
         rec = server.assert_one_s2n_client()
     assert rec.request.startswith(b"GET /httpx-sync ")
     assert rec.alpn == "http/1.1"     # httpx offers ALPN
+
+
+def test_httpx_sync_network_stream_extras(pki):
+    """httpx documents `network_stream.get_extra_info("ssl_object")` for the TLS version
+    and peer certificate. httpcore (sync) answers it only for an `ssl.SSLSocket`
+    (`isinstance`), with its `_sslobj`; asyncio and ftplib also tell a TLS socket by
+    `isinstance(sock, ssl.SSLSocket)`."""
+    httpx = pytest.importorskip("httpx")
+    with S2NHTTPServer(pki) as server:
+        with httpx.Client(verify=s2n_client_context(pki), trust_env=False,
+                          timeout=TIMEOUT) as client:
+            with client.stream("GET", server.url) as r:
+                stream = r.extensions["network_stream"]
+                sock = stream.get_extra_info("socket")
+                ssl_object = stream.get_extra_info("ssl_object")
+                info = (ssl_object.version(), ssl_object.cipher()[1]) if ssl_object else None
+                r.read()
+        server.assert_one_s2n_client()
+    assert isinstance(sock, S.SSLSocket)
+    assert isinstance(sock, ssl.SSLSocket), type(sock).__mro__
+    assert info == ("TLSv1.3", "TLSv1.3"), ssl_object
 
 
 def test_httpx_async_client(pki):
