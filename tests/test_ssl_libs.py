@@ -639,7 +639,7 @@ def test_aiohttp_client_verify_errors(pki, case):
 
 
 def test_aiohttp_server(pki):
-    aiohttp = pytest.importorskip("aiohttp")
+    pytest.importorskip("aiohttp")
     from aiohttp import web
 
     seen = []
