@@ -182,7 +182,8 @@ def _closing_on_error(fn, sock):
 
 # The interop matrix: every case against a real peer, printed as a table at the end.
 _MATRIX: list = []
-_MATRIX_FILES = ("test_cli.py", "test_interop.py", "test_socket.py", "test_asyncio.py")
+_MATRIX_FILES = ("test_cli.py", "test_interop.py", "test_socket.py", "test_asyncio.py",
+                 "test_ssl_libs.py")
 
 
 def pytest_runtest_logreport(report):
