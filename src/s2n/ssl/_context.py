@@ -37,6 +37,7 @@ _BROAD = frozenset({"DEFAULT", "ALL", "HIGH", "MEDIUM", "TLSV1", "TLSV1.0", "TLS
                     "COMPLEMENTOFDEFAULT", "COMPLEMENTOFALL"})
 
 _V = _ssl.TLSVersion
+_C = _ssl._SSLContext  # type: ignore[attr-defined]  # the C type under ssl.SSLContext
 
 
 def _pem_certs_from_der(data: bytes) -> bytes:
@@ -98,6 +99,25 @@ class SSLContext(_ssl.SSLContext):
 
     def __init__(self, protocol: Optional[int] = None, *args: Any, **kwargs: Any) -> None:
         pass
+
+    # The stdlib's setters of these reach the C type through the module-level
+    # name `ssl.SSLContext`, which inject_into_ssl() makes this class: they
+    # would call themselves. Go to the C type directly.
+    minimum_version = property(
+        lambda self: _V(_C.minimum_version.__get__(self)),
+        lambda self, value: _C.minimum_version.__set__(self, value))
+    maximum_version = property(
+        lambda self: _V(_C.maximum_version.__get__(self)),
+        lambda self, value: _C.maximum_version.__set__(self, value))
+    options = property(
+        lambda self: _ssl.Options(_C.options.__get__(self)),
+        lambda self, value: _C.options.__set__(self, value))
+    verify_flags = property(
+        lambda self: _ssl.VerifyFlags(_C.verify_flags.__get__(self)),
+        lambda self, value: _C.verify_flags.__set__(self, value))
+    verify_mode = property(
+        lambda self: _ssl.VerifyMode(_C.verify_mode.__get__(self)),
+        lambda self, value: _C.verify_mode.__set__(self, value))
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)  # the stdlib checks and stores it

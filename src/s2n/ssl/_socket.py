@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _socket as _socket_c
 import socket as _socket
+import ssl as _ssl
 import weakref
 from typing import Any, Optional
 
@@ -22,8 +23,19 @@ from ._info import ConnectionInfo, session_bytes
 _raw = _socket_c.socket
 
 
-class SSLSocket(_socket.socket, ConnectionInfo):
-    """A TLS socket with the methods and semantics of `ssl.SSLSocket`."""
+class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
+    """A TLS socket with the methods and semantics of `ssl.SSLSocket` (and an
+    instance of it, for code that checks: every method is this class's)."""
+
+    @property
+    def _sslobj(self) -> Any:
+        # What code reaching into an ssl.SSLSocket finds (httpcore's
+        # "ssl_object"): this object answers version(), cipher(), ...
+        return None if self._tls._closed else self
+
+    @_sslobj.setter
+    def _sslobj(self, value: Any) -> None:
+        pass  # the stdlib's own methods clear it; ours never need to
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(f"{type(self).__name__} does not have a public constructor. "
@@ -154,6 +166,9 @@ class SSLSocket(_socket.socket, ConnectionInfo):
     def pending(self) -> int:
         return self._tls.pending()
 
+    def shutdown(self, how: int) -> None:
+        _raw.shutdown(self, how)
+
     def dup(self) -> Any:
         raise NotImplementedError(f"Can't dup() {type(self).__name__} instances")
 
@@ -207,7 +222,7 @@ class SSLSocket(_socket.socket, ConnectionInfo):
         tls = getattr(self, "_tls", None)
         if tls is not None:
             tls.close()  # close_notify when it can, then the fd
-        super()._real_close()
+        _socket.socket._real_close(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("server" if self.server_side else "client")
