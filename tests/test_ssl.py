@@ -331,3 +331,21 @@ def test_no_fd_leak_over_many_connections(pki):
             tls.recv(1)
         srv.close()
     assert fds() <= before + 2
+
+
+def test_session_resumption(pki):
+    sctx, cctx = server_ctx(pki), client_ctx(pki)
+
+    def connect(session=None):
+        srv = OneShot(sctx, lambda tls: tls.sendall(b"data"))
+        with cctx.wrap_socket(socket.create_connection(srv.addr), server_hostname="localhost",
+                              session=session) as tls:
+            assert tls.recv(10) == b"data"  # the TLS 1.3 ticket arrives with it
+            got = tls.session, tls.session_reused
+        srv.close()
+        return got
+
+    session, reused = connect()
+    assert session is not None and session.has_ticket and not reused
+    _, reused = connect(session)
+    assert reused
