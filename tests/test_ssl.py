@@ -349,3 +349,32 @@ def test_session_resumption(pki):
     assert session is not None and session.has_ticket and not reused
     _, reused = connect(session)
     assert reused
+
+
+def test_nonblocking_makefile_and_unwrap(pki):
+    go = threading.Event()
+
+    def handler(tls):
+        go.wait(10)
+        tls.sendall(b"line one\nline two\n")
+        assert tls.recv(10) == b"bye"
+        return tls.unwrap()  # plain socket after close_notify both ways
+
+    srv = OneShot(server_ctx(pki), handler)
+    tls = client_ctx(pki).wrap_socket(socket.create_connection(srv.addr), server_hostname="localhost")
+    tls.setblocking(False)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.recv(10)
+    assert tls.gettimeout() == 0.0 and not tls.getblocking()
+    tls.settimeout(5)
+    go.set()
+    f = tls.makefile("rb")
+    assert f.readline() == b"line one\n" and f.readline() == b"line two\n"
+    f.close()
+    tls.sendall(b"bye")
+    plain = tls.unwrap()
+    assert type(plain) is socket.socket
+    plain.close()
+    srv.close()
+    assert "e" not in srv.result, srv.result
+    srv.result["r"].close()
