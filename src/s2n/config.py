@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _callbacks
@@ -63,6 +64,7 @@ class Config:
             raise last_error()
         self._chains: List = []  # borrowed by the config: freed after it
         self._ptr = ffi.gc(ptr, functools.partial(_free_config, chains=self._chains))
+        self._lock = threading.RLock()  # setters run one at a time, never while freezing
         self._frozen = False
         self._verify = True
         self._tickets = False
@@ -248,3 +250,17 @@ class Config:
 
 
 Config.__module__ = "s2n"
+
+
+def _locked(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        with self._lock:
+            return fn(self, *args, **kwargs)
+    return method
+
+
+# Two threads configuring one Config must not interleave inside s2n-tls, and a
+# Connection freezing it (Connection.set_config) waits for a running setter.
+for _name in ['add_cert_chain_and_key', 'set_verification_ca_location', 'add_pem_to_trust_store', 'load_system_certs', 'disable_x509_verification', 'set_verify_host_callback', 'set_cipher_preferences', 'set_protocol_preferences', 'set_alert_behavior', 'set_recv_multi_record', 'set_client_auth_type', 'set_session_tickets_onoff', 'set_max_blinding_delay', 'add_ticket_crypto_key', 'set_session_ticket_callback', 'set_client_hello_cb', 'set_key_log_cb', 'set_initial_ticket_count', 'set_send_buffer_size']:
+    setattr(Config, _name, _locked(getattr(Config, _name)))

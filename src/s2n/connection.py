@@ -264,8 +264,9 @@ class Connection:
             self._unlock_both()
 
     def _apply_config(self, ptr, config: Config) -> None:
-        check(lib.s2n_connection_set_config(ptr, config._ptr))
-        config._frozen = True
+        with config._lock:
+            check(lib.s2n_connection_set_config(ptr, config._ptr))
+            config._frozen = True
         self._config = config
         self._refs["config"] = config  # s2n-tls keeps a raw pointer
         self._pycb = self._pycb or config._has_callbacks
