@@ -378,3 +378,38 @@ def test_nonblocking_makefile_and_unwrap(pki):
     srv.close()
     assert "e" not in srv.result, srv.result
     srv.result["r"].close()
+
+
+@pytest.mark.parametrize("flag, version", [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")])
+def test_openssl_peers(pki, flag, version):
+    """openssl s_server with an s2n.ssl client, and openssl s_client with an s2n.ssl server."""
+    from conftest import free_port
+    from test_interop import _wait_for_line
+
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
+                             "-cert", str(pki.path("server.pem")), "-key", str(pki.path("server.key")),
+                             flag, "-rev"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_line(proc, b"ACCEPT")
+        with client_ctx(pki).wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                         server_hostname="localhost") as tls:
+            assert tls.version() == version
+            tls.sendall(b"hello from s2n.ssl\n")
+            got = b""
+            while not got.endswith(b"\n"):
+                got += tls.recv(100)
+        assert got == b"lss.n2s morf olleh\n"
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    srv = OneShot(server_ctx(pki))
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{srv.addr[1]}", "-quiet",
+                          "-servername", "localhost", "-CAfile", str(pki.path("ca.pem")),
+                          "-verify_return_error", flag],
+                         input=b"echo me\n", capture_output=True, timeout=30)
+    srv.close()
+    assert out.stdout == b"echo me\n", out.stderr[-500:]
