@@ -102,6 +102,7 @@ class SSLObject(ConnectionInfo):
         try:
             conn.negotiate()
             _hostname.confirm(conn, self._expected_ip)
+            conn.free_handshake()  # handshake-only memory: dead weight from here on
         except S2NError as e:
             _errors.reraise(e, self.server_hostname)
         self._done = True
