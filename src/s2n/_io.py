@@ -17,7 +17,7 @@ honoured before close) are written once, here.
 
 from __future__ import annotations
 
-from typing import Generator, Union
+from typing import Generator, Optional, Union
 
 from ._enums import Blocked
 from ._errors import BlockedError, S2NError
@@ -41,8 +41,11 @@ def handshake(conn: Connection) -> Steps:
             yield e.blocked
 
 
-def recv(conn: Connection, max_bytes: int) -> Steps:
-    """Until at least one byte (or EOF: b"") is received."""
+def recv(conn: Connection, max_bytes: int, blocked: Optional[Blocked] = None) -> Steps:
+    """Until at least one byte (or EOF: b"") is received. `blocked`: what a
+    first attempt the caller made already reported (wait before retrying)."""
+    if blocked is not None:
+        yield blocked
     while True:
         try:
             return conn.recv(max_bytes)
@@ -50,8 +53,10 @@ def recv(conn: Connection, max_bytes: int) -> Steps:
             yield e.blocked
 
 
-def recv_into(conn: Connection, buf, nbytes: int = 0) -> Steps:
+def recv_into(conn: Connection, buf, nbytes: int = 0, blocked: Optional[Blocked] = None) -> Steps:
     """Until at least one byte (or EOF: 0) is received."""
+    if blocked is not None:
+        yield blocked
     while True:
         try:
             return conn.recv_into(buf, nbytes)
@@ -59,8 +64,10 @@ def recv_into(conn: Connection, buf, nbytes: int = 0) -> Steps:
             yield e.blocked
 
 
-def send(conn: Connection, data) -> Steps:
+def send(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
     """Until at least one byte is taken; returns the count."""
+    if blocked is not None:
+        yield blocked
     while True:
         try:
             return conn.send(data)
@@ -68,8 +75,10 @@ def send(conn: Connection, data) -> Steps:
             yield e.blocked
 
 
-def sendall(conn: Connection, data) -> Steps:
+def sendall(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
     """Every byte, retrying with only what is left after each partial write."""
+    if blocked is not None:
+        yield blocked
     view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
     sent = 0
     total = len(view)

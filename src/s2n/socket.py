@@ -248,8 +248,8 @@ class TLSSocket:
         try:
             try:
                 return conn.send(data)
-            except BlockedError:
-                return self._run(_io.send(conn, data))  # type: ignore[return-value]
+            except BlockedError as e:  # wait, then retry: one failed call per wait
+                return self._run(_io.send(conn, data, e.blocked))  # type: ignore[return-value]
         finally:
             lock.release()
             if self._closed:
@@ -266,12 +266,13 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
+            blocked = None
             try:
                 sent = conn.send(view)
-            except BlockedError:
-                sent = 0
+            except BlockedError as e:
+                sent, blocked = 0, e.blocked
             if sent < len(view):
-                self._run(_io.sendall(conn, memoryview(view)[sent:]))
+                self._run(_io.sendall(conn, memoryview(view)[sent:], blocked))
         finally:
             lock.release()
             if self._closed:
@@ -284,8 +285,8 @@ class TLSSocket:
         try:
             try:
                 return conn.recv(bufsize)
-            except BlockedError:
-                return self._run(_io.recv(conn, bufsize))  # type: ignore[return-value]
+            except BlockedError as e:
+                return self._run(_io.recv(conn, bufsize, e.blocked))  # type: ignore[return-value]
         except ClosedError:
             if self._closed:  # shut down under this call by close() in another thread
                 raise _closed_error("closed by another thread") from None
@@ -302,8 +303,8 @@ class TLSSocket:
         try:
             try:
                 return conn.recv_into(buffer, nbytes)
-            except BlockedError:
-                return self._run(_io.recv_into(conn, buffer, nbytes))  # type: ignore[return-value]
+            except BlockedError as e:
+                return self._run(_io.recv_into(conn, buffer, nbytes, e.blocked))  # type: ignore[return-value]
         except ClosedError:
             if self._closed:
                 raise _closed_error("closed by another thread") from None
