@@ -413,3 +413,25 @@ def test_openssl_peers(pki, flag, version):
                          input=b"echo me\n", capture_output=True, timeout=30)
     srv.close()
     assert out.stdout == b"echo me\n", out.stderr[-500:]
+
+
+def test_contexts_per_connection_share_their_config(pki, tmp_path):
+    """urllib3 makes a context (and loads the same CA file) per connection:
+    the s2n Config is built once; the stdlib view stays complete; a changed
+    file is read again."""
+    import shutil
+    import time
+
+    ca = tmp_path / "ca.pem"
+    shutil.copy(pki.path("ca.pem"), ca)
+    a = s2n.ssl.create_default_context(cafile=str(ca))
+    b = s2n.ssl.create_default_context(cafile=str(ca))
+    assert a.s2n_config(False) is b.s2n_config(False)
+    assert b.get_ca_certs() == a.get_ca_certs() and len(b.get_ca_certs()) == 1
+    assert b.cert_store_stats()["x509_ca"] == 1
+    b.check_hostname = False  # a different setting: its own Config
+    assert b.s2n_config(False) is not a.s2n_config(False)
+    ca.write_text("not a certificate\n")
+    os.utime(ca, ns=(time.time_ns() + 10**9,) * 2)
+    with pytest.raises(ssl.SSLError):
+        s2n.ssl.create_default_context(cafile=str(ca))

@@ -10,6 +10,7 @@ builds one s2n `Config` per role from both, on first use after a change
 
 from __future__ import annotations
 
+import collections
 import os
 import ssl as _ssl
 import threading
@@ -88,6 +89,7 @@ class SSLContext(_ssl.SSLContext):
         d = self.__dict__
         d["_s2n_chains"] = []   # (chain PEM, key PEM)
         d["_s2n_trust"] = []    # ("file" | "dir" | "pem", value)
+        d["_s2n_deferred"] = []  # CA files not yet given to the stdlib context
         d["_s2n_system"] = False
         d["_s2n_alpn"] = None
         d["_s2n_policy"] = None  # set_security_policy()
@@ -155,7 +157,19 @@ class SSLContext(_ssl.SSLContext):
 
     def load_verify_locations(self, cafile: Any = None, capath: Any = None,
                               cadata: Any = None) -> None:
-        super().load_verify_locations(cafile, capath, cadata)
+        # The stdlib's parse (its checks and errors, and get_ca_certs()) costs
+        # about as much as the handshake; a CA file it already accepted
+        # unchanged is loaded into it only when something asks (urllib3
+        # makes a context, and loads the same file, per connection).
+        seen = _stat_key(cafile) if cafile is not None and capath is None and cadata is None else None
+        if seen is not None and seen in _PARSED_CA_FILES:
+            self._s2n_deferred.append(cafile)
+        else:
+            super().load_verify_locations(cafile, capath, cadata)
+            if seen is not None:
+                if len(_PARSED_CA_FILES) > 1024:
+                    _PARSED_CA_FILES.clear()
+                _PARSED_CA_FILES.add(seen)
         if cafile is not None:
             self._s2n_trust.append(("file", os.fspath(cafile)))
         if capath is not None:
@@ -164,6 +178,19 @@ class SSLContext(_ssl.SSLContext):
             pem = cadata.encode("ascii") if isinstance(cadata, str) else _pem_certs_from_der(bytes(cadata))
             self._s2n_trust.append(("pem", pem))
         self._changed()
+
+    def _stdlib_trust(self) -> None:
+        deferred, self.__dict__["_s2n_deferred"] = self._s2n_deferred, []
+        for cafile in deferred:
+            super().load_verify_locations(cafile)
+
+    def get_ca_certs(self, binary_form: bool = False) -> Any:
+        self._stdlib_trust()
+        return super().get_ca_certs(binary_form)
+
+    def cert_store_stats(self) -> Any:
+        self._stdlib_trust()
+        return super().cert_store_stats()
 
     def load_default_certs(self, purpose: Any = _ssl.Purpose.SERVER_AUTH) -> None:
         super().load_default_certs(purpose)
@@ -284,11 +311,38 @@ class SSLContext(_ssl.SSLContext):
         configs = self._s2n_configs
         cfg = configs.get(server_side)
         if cfg is None:
-            try:
-                cfg = configs[server_side] = self._build(server_side)
-            except S2NError as e:
-                _errors.reraise(e)
+            key = self._settings(server_side)
+            cfg = _SHARED.get(key) if key is not None else None
+            if cfg is None:
+                try:
+                    cfg = self._build(server_side)
+                except S2NError as e:
+                    _errors.reraise(e)
+                if key is not None:
+                    _SHARED.put(key, cfg)
+            configs[server_side] = cfg
         return cfg
+
+    def _settings(self, server_side: bool) -> Optional[tuple]:
+        """Everything a built Config depends on, or None when it holds
+        something of this context's own (callbacks, a server's ticket key).
+        Contexts made per connection (urllib3, requests) then share one
+        Config instead of parsing their CA file into s2n-tls every time."""
+        if server_side or self._s2n_keylog is not None or self.sni_callback is not None:
+            return None
+        trust = []
+        for kind, value in self._s2n_trust:
+            if kind == "pem":
+                trust.append((kind, value))
+            else:
+                try:
+                    st = os.stat(value)
+                except OSError:
+                    return None
+                trust.append((kind, value, st.st_mtime_ns, st.st_size, st.st_ino))
+        return (self._policy(), tuple(self._s2n_chains), tuple(trust), self._s2n_system,
+                self.verify_mode, self.check_hostname, tuple(self._s2n_alpn or ()),
+                bool(self.options & _ssl.OP_NO_TICKET))
 
     def _build(self, server_side: bool) -> Config:
         cfg = Config()
@@ -347,6 +401,43 @@ class SSLContext(_ssl.SSLContext):
             conn.set_config(new.s2n_config(True))
             lib.s2n_connection_server_name_extension_used(conn._conn())
 
+
+
+def _stat_key(path: Any) -> Optional[tuple]:
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return (os.fspath(path), st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+_PARSED_CA_FILES: set = set()  # CA files the stdlib accepted, as they were then
+
+
+class _ConfigCache:
+    """A few built client Configs, most recently used last (frozen once
+    used, so sharing them between contexts is safe)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._items: "collections.OrderedDict[tuple, Config]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Optional[Config]:
+        with self._lock:
+            cfg = self._items.get(key)
+            if cfg is not None:
+                self._items.move_to_end(key)
+            return cfg
+
+    def put(self, key: tuple, cfg: Config) -> None:
+        with self._lock:
+            self._items[key] = cfg
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_SHARED = _ConfigCache()
 
 
 def _accept_any_name(name: str) -> bool:

@@ -70,6 +70,9 @@ class SSLObject(ConnectionInfo):
             # An event loop must never sleep out a blinding delay in its thread.
             conn.set_blinding(Blinding.SELF_SERVICE)
             conn.prefer_throughput()
+            # One incoming.read() per record instead of two (header, body):
+            # read() drains what s2n-tls buffered before asking the BIO again.
+            conn.set_recv_buffering(True)
             if server_hostname and not server_side:
                 self._expected_ip = _hostname.expect(conn, server_hostname, context.check_hostname)
             data = session_bytes(session)

@@ -118,12 +118,18 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to recv() on SSLSocket")
-        return self._call(self._tls.recv, buflen)
+        try:
+            return self._tls.recv(buflen)
+        except S2NError as e:
+            _errors.reraise(e, self.server_hostname)
 
     def recv_into(self, buffer: Any, nbytes: Optional[int] = None, flags: int = 0) -> int:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to recv_into() on SSLSocket")
-        return self._call(self._tls.recv_into, buffer, nbytes or 0)
+        try:
+            return self._tls.recv_into(buffer, nbytes or 0)
+        except S2NError as e:
+            _errors.reraise(e, self.server_hostname)
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         if buffer is not None:
@@ -133,12 +139,18 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
     def send(self, data: Any, flags: int = 0) -> int:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to send() on SSLSocket")
-        return self._call(self._tls.send, data)
+        try:
+            return self._tls.send(data)
+        except S2NError as e:
+            _errors.reraise(e, self.server_hostname)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to sendall() on SSLSocket")
-        self._call(self._tls.sendall, data)
+        try:
+            self._tls.sendall(data)
+        except S2NError as e:
+            _errors.reraise(e, self.server_hostname)
 
     write = send
 
