@@ -257,3 +257,18 @@ def test_system_libcrypto_build_imports_and_handshakes(build_script, tmp_path):
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def test_readme_commands_work_from_the_repository_root():
+    """`pip install . && python -m s2n demo` from the root of a clone: the
+    src layout keeps the source folder (which has no compiled module) off
+    sys.path, so the installed package is the one imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    assert not (root / "s2n").exists(), "a top-level s2n/ would shadow the installed package"
+    out = subprocess.run([sys.executable, "-m", "s2n", "demo", "--mib", "1"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "matches" in out.stdout, out.stderr[-1000:]
