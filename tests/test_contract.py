@@ -431,3 +431,17 @@ def test_memory_bio_empty_reads(pki):
     assert bio.read() == b"ab" and bio.readinto(bytearray(8)) == 0
     with pytest.raises(TypeError, match="bytes-like"):
         bio.write("str")
+
+
+def test_layers_see_blocked_as_a_value(pki):
+    """The layers' fast path: a would-block is a number, not an exception."""
+    cli, srv, c2s, s2c = memory_pair(pki)
+    assert cli._negotiate(True) == s2n.Blocked.ON_READ
+    pump(cli.negotiate, srv.negotiate)
+    buf = bytearray(10)
+    assert srv._recv_data_into(buf, 0, True) == -s2n.Blocked.ON_READ
+    assert srv._recv_data(10, True) == -s2n.Blocked.ON_READ
+    assert cli._send_data(b"abc", True) == 3
+    assert srv._recv_data(10, True) == b"abc"
+    with pytest.raises(s2n.BlockedError):
+        srv.recv(10)  # the public API still raises

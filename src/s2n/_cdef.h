@@ -123,6 +123,7 @@ int s2n_cert_get_der(const struct s2n_cert *cert, const uint8_t **out_cert_der, 
 /* our glue (_glue.c) */
 typedef struct { int s2n_errno; int sys_errno; int blocked; const char *debug; } py_error;
 py_error py_last_error(void);
+int py_last_blocked(void);
 py_error py_capture_now(void);
 int py_init(void);
 const char *py_libcrypto_version(void);

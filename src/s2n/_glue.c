@@ -33,6 +33,16 @@ static void py_capture(int blocked)
 
 static py_error py_last_error(void) { return py_last; }
 
+/* The layers' fast path: the blocked direction of the last failure on this
+ * thread when it was a BLOCKED error (no exception needed), else 0. */
+static int py_last_blocked(void)
+{
+    if (py_last.blocked && s2n_error_get_type(py_last.s2n_errno) == S2N_ERR_T_BLOCKED) {
+        return py_last.blocked;
+    }
+    return 0;
+}
+
 /* For calls not wrapped below: capture right after a failure. */
 static py_error py_capture_now(void)
 {

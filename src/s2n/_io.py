@@ -32,13 +32,18 @@ Step = Union[Blocked, Sleep]
 Steps = Generator[Step, None, object]
 
 
+# The layers wait on what s2n-tls reports without an exception per wait:
+# Connection's `_negotiate`/`_send_data`/`_recv_data_into` with nb=True give
+# the blocked direction as a number.
+_B = {int(b): b for b in Blocked}
+
+
 def handshake(conn: Connection) -> Steps:
     while True:
-        try:
-            conn.negotiate()
+        blocked = conn._negotiate(True)
+        if not blocked:
             return None
-        except BlockedError as e:
-            yield e.blocked
+        yield _B[blocked]
 
 
 def recv(conn: Connection, max_bytes: int, blocked: Optional[Blocked] = None) -> Steps:
@@ -47,10 +52,10 @@ def recv(conn: Connection, max_bytes: int, blocked: Optional[Blocked] = None) ->
     if blocked is not None:
         yield blocked
     while True:
-        try:
-            return conn.recv(max_bytes)
-        except BlockedError as e:
-            yield e.blocked
+        data = conn._recv_data(max_bytes, True)
+        if type(data) is not int:
+            return data
+        yield _B[-data]
 
 
 def recv_into(conn: Connection, buf, nbytes: int = 0, blocked: Optional[Blocked] = None) -> Steps:
@@ -58,10 +63,10 @@ def recv_into(conn: Connection, buf, nbytes: int = 0, blocked: Optional[Blocked]
     if blocked is not None:
         yield blocked
     while True:
-        try:
-            return conn.recv_into(buf, nbytes)
-        except BlockedError as e:
-            yield e.blocked
+        n = conn._recv_data_into(buf, nbytes, True)
+        if n >= 0:
+            return n
+        yield _B[-n]
 
 
 def send(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
@@ -69,10 +74,10 @@ def send(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
     if blocked is not None:
         yield blocked
     while True:
-        try:
-            return conn.send(data)
-        except BlockedError as e:
-            yield e.blocked
+        n = conn._send_data(data, True)
+        if n >= 0:
+            return n
+        yield _B[-n]
 
 
 def sendall(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
@@ -83,10 +88,11 @@ def sendall(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
     sent = 0
     total = len(view)
     while sent < total:
-        try:
-            sent += conn.send(view[sent:])
-        except BlockedError as e:
-            yield e.blocked
+        n = conn._send_data(view[sent:], True)
+        if n >= 0:
+            sent += n
+        else:
+            yield _B[-n]
     return total
 
 

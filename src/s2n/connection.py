@@ -451,8 +451,9 @@ class Connection:
             return io
         return exc
 
-    def _drive(self, call, ptr, *args) -> int:
-        """One C call that may run Python callbacks: their exception wins."""
+    def _drive(self, call, ptr, *args, nb: bool = False) -> int:
+        """One C call that may run Python callbacks: their exception wins.
+        `nb`: a BLOCKED failure comes back as -(Blocked direction)."""
         outer = _callbacks.begin()
         try:
             rc = call(ptr, *args)
@@ -461,22 +462,46 @@ class Connection:
         if exc is not None:
             raise self._callback_error(exc, ptr, rc)
         if rc < 0:
+            if nb:
+                blocked = lib.py_last_blocked()
+                if blocked:
+                    return -blocked
             raise self._fail(ptr)
         return rc
 
     def negotiate(self) -> None:
         """Run the handshake. Returns when it is complete; raises BlockedError
         (with `.blocked`) while it needs IO on a non-blocking transport."""
+        if self._negotiate(False):
+            raise self._fail(self._conn())
+
+    def _negotiate(self, nb: bool) -> int:
+        """For the layers (`nb=True`): 0 when the handshake is complete, or
+        the Blocked direction as an int, without building an exception."""
         if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
             raise _reentrancy("negotiate")
         self._lock_both()
         try:
             ptr = self._conn()
             if self._pycb:
-                self._drive(lib.py_negotiate, ptr)
-            elif lib.py_negotiate(ptr) < 0:
-                raise self._fail(ptr)
+                outer = _callbacks.begin()
+                try:
+                    rc = lib.py_negotiate(ptr)
+                finally:
+                    exc = _callbacks.end(outer)
+                if exc is not None:
+                    raise self._callback_error(exc, ptr, rc)
+            else:
+                rc = lib.py_negotiate(ptr)
+            if rc < 0:
+                blocked = lib.py_last_blocked()
+                if not blocked:
+                    raise self._fail(ptr)
+                if nb:
+                    return blocked
+                return -1  # negotiate() raises BlockedError from the capture
             self._negotiated = True
+            return 0
         finally:
             self._unlock_both()
 
@@ -487,22 +512,32 @@ class Connection:
     def send(self, data: Buffer) -> int:
         """Encrypt and send; returns the bytes taken (a partial write is
         possible). Retry with only the rest: `data[n:]`. Any buffer works, without a copy."""
+        return self._send_data(data, False)
+
+    def _send_data(self, data: Buffer, nb: bool) -> int:
+        """send(); with `nb` (the layers) a would-block returns -(Blocked)
+        instead of raising BlockedError."""
         side = self._send
         ptr = self._enter(side, "send")
         try:
             if not self._negotiated:
                 raise self._not_negotiated("send")
             if type(data) is bytes:
-                rc = (self._drive(lib.py_send, ptr, data, len(data)) if self._pycb
-                      else lib.py_send(ptr, data, len(data)))
+                if self._pycb:
+                    return self._drive(lib.py_send, ptr, data, len(data), nb=nb)
+                rc = lib.py_send(ptr, data, len(data))
             else:
                 buf = _readable(data, "send")
                 try:
-                    rc = (self._drive(lib.py_send, ptr, buf, len(buf)) if self._pycb
-                          else lib.py_send(ptr, buf, len(buf)))
+                    if self._pycb:
+                        return self._drive(lib.py_send, ptr, buf, len(buf), nb=nb)
+                    rc = lib.py_send(ptr, buf, len(buf))
                 finally:
                     ffi.release(buf)
             if rc < 0:
+                blocked = lib.py_last_blocked() if nb else 0
+                if blocked:
+                    return -blocked
                 raise self._fail(ptr)
             return rc
         finally:
@@ -538,12 +573,17 @@ class Connection:
         """Up to `max_bytes` of application data (one record unless
         recv_multi_record is on); b"" once the peer's close_notify arrived.
         A transport closed without close_notify raises ClosedError."""
+        return self._recv_data(max_bytes, False)  # type: ignore[return-value]
+
+    def _recv_data(self, max_bytes: int, nb: bool) -> Union[bytes, int]:
+        """recv(); with `nb` (the layers) a would-block returns -(Blocked),
+        an int, instead of raising BlockedError."""
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         if max_bytes > _RECV_BUF_MAX:
             buf = bytearray(max_bytes)
-            n = self.recv_into(buf)
-            return bytes(memoryview(buf)[:n])
+            n = self._recv_data_into(buf, 0, nb)
+            return n if n < 0 else bytes(memoryview(buf)[:n])
         side = self._recv
         ptr = self._enter(side, "recv")
         try:
@@ -553,10 +593,15 @@ class Connection:
             if rbuf is None or len(rbuf) < max_bytes:
                 rbuf = self._rbuf = _raw_alloc("char[]", max(max_bytes, _RECV_BUF))
             if self._pycb:
-                rc = self._drive(lib.py_recv, ptr, rbuf, max_bytes)
+                rc = self._drive(lib.py_recv, ptr, rbuf, max_bytes, nb=nb)
+                if rc < 0:
+                    return rc
             else:
                 rc = lib.py_recv(ptr, rbuf, max_bytes)
                 if rc < 0:
+                    blocked = lib.py_last_blocked() if nb else 0
+                    if blocked:
+                        return -blocked
                     raise self._fail(ptr)
             return ffi.unpack(rbuf, rc)
         finally:
@@ -566,6 +611,11 @@ class Connection:
     def recv_into(self, buffer: Union[bytearray, memoryview], nbytes: int = 0) -> int:
         """Decrypt straight into `buffer` (up to `nbytes`, default all of it);
         returns the count, 0 once the peer's close_notify arrived."""
+        return self._recv_data_into(buffer, nbytes, False)
+
+    def _recv_data_into(self, buffer: Union[bytearray, memoryview], nbytes: int, nb: bool) -> int:
+        """recv_into(); with `nb` (the layers) a would-block returns
+        -(Blocked) instead of raising BlockedError."""
         side = self._recv
         ptr = self._enter(side, "recv_into")
         try:
@@ -579,11 +629,14 @@ class Connection:
             try:
                 n = len(buf) if nbytes <= 0 else min(nbytes, len(buf))
                 if self._pycb:
-                    return self._drive(lib.py_recv, ptr, buf, n)
+                    return self._drive(lib.py_recv, ptr, buf, n, nb=nb)
                 rc = lib.py_recv(ptr, buf, n)
             finally:
                 ffi.release(buf)
             if rc < 0:
+                blocked = lib.py_last_blocked() if nb else 0
+                if blocked:
+                    return -blocked
                 raise self._fail(ptr)
             return rc
         finally:

@@ -20,7 +20,7 @@ from typing import Any, Optional, Tuple, Union
 
 from . import _hostname, _io
 from ._enums import Blinding, Blocked, Mode
-from ._errors import BlockedError, ClosedError, S2NError, WantReadError, WantWriteError
+from ._errors import ClosedError, S2NError, WantReadError, WantWriteError
 from .config import Config
 from .connection import Connection
 
@@ -246,10 +246,11 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
-            try:
-                return conn.send(data)
-            except BlockedError as e:  # wait, then retry: one failed call per wait
-                return self._run(_io.send(conn, data, e.blocked))  # type: ignore[return-value]
+            n = conn._send_data(data, True)
+            if n >= 0:
+                return n
+            # wait, then retry: one failed call per wait, no exception for it
+            return self._run(_io.send(conn, data, _io._B[-n]))  # type: ignore[return-value]
         finally:
             lock.release()
             if self._closed:
@@ -267,10 +268,9 @@ class TLSSocket:
         lock.acquire(False) or self._take(lock)
         try:
             blocked = None
-            try:
-                sent = conn.send(view)
-            except BlockedError as e:
-                sent, blocked = 0, e.blocked
+            sent = conn._send_data(view, True)
+            if sent < 0:
+                sent, blocked = 0, _io._B[-sent]
             if sent < len(view):
                 self._run(_io.sendall(conn, memoryview(view)[sent:], blocked))
         finally:
@@ -283,10 +283,10 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
-            try:
-                return conn.recv(bufsize)
-            except BlockedError as e:
-                return self._run(_io.recv(conn, bufsize, e.blocked))  # type: ignore[return-value]
+            data = conn._recv_data(bufsize, True)
+            if type(data) is not int:
+                return data  # type: ignore[return-value]
+            return self._run(_io.recv(conn, bufsize, _io._B[-data]))  # type: ignore[return-value]
         except ClosedError:
             if self._closed:  # shut down under this call by close() in another thread
                 raise _closed_error("closed by another thread") from None
@@ -301,10 +301,10 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
-            try:
-                return conn.recv_into(buffer, nbytes)
-            except BlockedError as e:
-                return self._run(_io.recv_into(conn, buffer, nbytes, e.blocked))  # type: ignore[return-value]
+            n = conn._recv_data_into(buffer, nbytes, True)
+            if n >= 0:
+                return n
+            return self._run(_io.recv_into(conn, buffer, nbytes, _io._B[-n]))  # type: ignore[return-value]
         except ClosedError:
             if self._closed:
                 raise _closed_error("closed by another thread") from None
