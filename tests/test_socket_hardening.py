@@ -330,3 +330,35 @@ def test_asyncio_submodule_reachable_after_plain_import():
             "assert callable(s2n.asyncio.open_connection); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_client_closing_right_after_its_handshake_does_not_fail_the_servers(pki):
+    """A TLS 1.3 server writes its session tickets after the handshake; a
+    client gone by then used to fail the server's handshake with EPIPE."""
+    scfg = server_config(pki)
+    scfg.set_session_tickets_onoff(True)
+    scfg.add_ticket_crypto_key("k", bytes(range(32)))
+    scfg.set_initial_ticket_count(2)
+    failures = []
+    with _listener() as lsock:
+        for _ in range(60):
+            def server():
+                sock, _ = lsock.accept()
+                try:
+                    with s2n.wrap_socket(sock, scfg, server_side=True) as tls:
+                        try:
+                            tls.recv(10)
+                        except (s2n.S2NError, OSError):
+                            pass  # the client is gone: reported on the next read
+                except BaseException as e:  # noqa: BLE001
+                    failures.append(e)
+
+            t = threading.Thread(target=server, daemon=True)
+            t.start()
+            raw = socket.create_connection(lsock.getsockname())
+            tls = s2n.wrap_socket(raw, client_config(pki), server_hostname="localhost")
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            tls._sock.close()  # a reset, without close_notify, right after the handshake
+            tls.close()
+            t.join(10)
+    assert not failures, failures[:3]

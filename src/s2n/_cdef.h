@@ -112,6 +112,7 @@ const char *s2n_connection_get_handshake_type_name(struct s2n_connection *conn);
 const char *s2n_connection_get_curve(struct s2n_connection *conn);
 const char *s2n_connection_get_kem_group_name(struct s2n_connection *conn);
 int s2n_connection_is_session_resumed(struct s2n_connection *conn);
+bool s2n_connection_handshake_complete(struct s2n_connection *conn);
 int s2n_connection_client_cert_used(struct s2n_connection *conn);
 uint64_t s2n_connection_get_wire_bytes_in(struct s2n_connection *conn);
 uint64_t s2n_connection_get_wire_bytes_out(struct s2n_connection *conn);

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Generator, Optional, Union
 
 from ._enums import Blocked
-from ._errors import BlockedError, S2NError
+from ._errors import BlockedError, IOError, S2NError  # noqa: A004 - s2n.IOError
 from .connection import Connection
 
 
@@ -40,7 +40,16 @@ _B = {int(b): b for b in Blocked}
 
 def handshake(conn: Connection) -> Steps:
     while True:
-        blocked = conn._negotiate(True)
+        try:
+            blocked = conn._negotiate(True)
+        except IOError:
+            # A TLS 1.3 server sends its session tickets once the handshake is
+            # done: a client that closed at once makes that write fail. The
+            # handshake stands (as with OpenSSL); the next read or write
+            # reports the closed transport.
+            if conn.handshake_complete():
+                return None
+            raise
         if not blocked:
             return None
         yield _B[blocked]

@@ -747,6 +747,12 @@ class Connection:
         return self._str(lib.s2n_connection_get_kem_group_name(ptr)) or "NONE"
 
     @_reader
+    def handshake_complete(self, ptr) -> bool:
+        """True once the handshake itself is done (even if sending the
+        post-handshake messages, e.g. TLS 1.3 session tickets, then failed)."""
+        return bool(lib.s2n_connection_handshake_complete(ptr))
+
+    @_reader
     def is_session_resumed(self, ptr) -> bool:
         return check(lib.s2n_connection_is_session_resumed(ptr)) == 1
 
