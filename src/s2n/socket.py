@@ -35,6 +35,10 @@ else:  # pragma: no cover - Python 3.9
 # hands itself over and overrides these with their TLS meanings.
 _raw = _socket_c.socket
 
+# A reader that waited this long (ms) for the peer is idle: it gives its IO
+# buffers back while it waits on.
+IDLE_MS = 1
+
 # close() waits at most this long for close_notify to go out on a socket
 # without a timeout, so closing never hangs on a peer that stopped reading.
 CLOSE_TIMEOUT = 5.0
@@ -168,14 +172,16 @@ class TLSSocket:
                 return
             if timeout == 0.0:
                 raise WantReadError() if step == Blocked.ON_READ else WantWriteError()
-            if step == Blocked.ON_READ:
-                # About to wait for the peer: an idle connection need not
-                # keep its IO buffers (about 35 KiB) meanwhile.
-                self.connection.release_buffers_if_idle()
             poll = self._polls.get(step)
             if poll is None:
                 poll = self._polls[step] = select.poll()
                 poll.register(self._sock, _POLLIN if step == Blocked.ON_READ else _POLLOUT)
+            if step == Blocked.ON_READ and not poll.poll(IDLE_MS):
+                # No data within IDLE_MS: the connection is idle and need not
+                # keep its IO buffers (about 35 KiB) while it waits. A busy
+                # one (data within a millisecond) keeps them: releasing and
+                # re-allocating them on every wait taxes bulk and round trips.
+                self.connection.release_buffers_if_idle()
             if deadline is None:
                 poll.poll()
             else:
