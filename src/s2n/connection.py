@@ -462,12 +462,17 @@ class Connection:
         if exc is not None:
             raise self._callback_error(exc, ptr, rc)
         if rc < 0:
-            if nb:
-                blocked = lib.py_last_blocked()
-                if blocked:
-                    return -blocked
-            raise self._fail(ptr)
+            return self._failed_io(ptr, nb)
         return rc
+
+    def _failed_io(self, ptr, nb: bool) -> int:
+        """After a failed IO call: -(Blocked direction) for the layers (`nb`)
+        when it only would block; otherwise the exception is raised."""
+        if nb:
+            blocked = lib.py_last_blocked()
+            if blocked:
+                return -blocked
+        raise self._fail(ptr)
 
     def negotiate(self) -> None:
         """Run the handshake. Returns when it is complete; raises BlockedError
@@ -535,10 +540,7 @@ class Connection:
                 finally:
                     ffi.release(buf)
             if rc < 0:
-                blocked = lib.py_last_blocked() if nb else 0
-                if blocked:
-                    return -blocked
-                raise self._fail(ptr)
+                return self._failed_io(ptr, nb)
             return rc
         finally:
             side.owner = 0
@@ -599,10 +601,7 @@ class Connection:
             else:
                 rc = lib.py_recv(ptr, rbuf, max_bytes)
                 if rc < 0:
-                    blocked = lib.py_last_blocked() if nb else 0
-                    if blocked:
-                        return -blocked
-                    raise self._fail(ptr)
+                    return self._failed_io(ptr, nb)
             return ffi.unpack(rbuf, rc)
         finally:
             side.owner = 0
@@ -634,10 +633,7 @@ class Connection:
             finally:
                 ffi.release(buf)
             if rc < 0:
-                blocked = lib.py_last_blocked() if nb else 0
-                if blocked:
-                    return -blocked
-                raise self._fail(ptr)
+                return self._failed_io(ptr, nb)
             return rc
         finally:
             side.owner = 0
