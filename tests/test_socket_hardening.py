@@ -362,3 +362,96 @@ def test_client_closing_right_after_its_handshake_does_not_fail_the_servers(pki)
             tls.close()
             t.join(10)
     assert not failures, failures[:3]
+
+
+# TLSSocket waits inside C (poll in the glue, GIL released): what a wait in
+# Python gave for free must still hold.
+
+def _connected_pair(pki):
+    """A handshaken (server, client) TLSSocket pair over loopback TCP."""
+    with _listener() as lsock:
+        box = {}
+
+        def accept():
+            sock, _ = lsock.accept()
+            box["srv"] = s2n.wrap_socket(sock, server_config(pki), server_side=True)
+
+        t = threading.Thread(target=accept, daemon=True)
+        t.start()
+        cli = s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                              server_hostname="localhost")
+        t.join(10)
+    return box["srv"], cli
+
+
+def test_signal_handlers_run_during_a_wait_in_c_and_the_call_goes_on(pki):
+    """PEP 475: a handler that returns lets recv() wait on; one that raises
+    ends it. Both while recv() waits with no timeout."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    calls = []
+    srv, cli = _connected_pair(pki)
+    old = signal.signal(signal.SIGALRM, lambda *a: calls.append(time.monotonic()))
+    try:
+        sender = threading.Timer(0.4, lambda: srv.sendall(b"late"))
+        sender.start()
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # fires once, before the data
+        assert cli.recv(10) == b"late"
+        sender.join(10)
+        assert len(calls) == 1
+
+        def raising(*a):
+            raise Interrupted
+
+        signal.signal(signal.SIGALRM, raising)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        start = time.monotonic()
+        with pytest.raises(Interrupted):
+            cli.recv(10)  # the peer sends nothing
+        assert time.monotonic() - start < 5
+        # the connection is still usable after the interrupted wait
+        srv.sendall(b"again")
+        assert cli.recv(10) == b"again"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        srv.close()
+        cli.close()
+
+
+def test_sendall_timeout_covers_the_whole_call(pki):
+    """A peer that stops reading: sendall() with a timeout raises once the
+    timeout has passed in all, not per partial write."""
+    srv, cli = _connected_pair(pki)
+    try:
+        for s in (srv, cli):
+            s._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        cli.settimeout(0.5)
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            cli.sendall(os.urandom(64 * 1024 * 1024))
+        took = time.monotonic() - start
+        assert 0.45 < took < 1.5, took
+    finally:
+        srv.close()
+        cli.close()
+
+
+def test_nonblocking_recv_and_send_never_wait_in_c(pki):
+    srv, cli = _connected_pair(pki)
+    try:
+        cli.setblocking(False)
+        start = time.monotonic()
+        with pytest.raises(s2n.WantReadError):
+            cli.recv(10)
+        assert time.monotonic() - start < 0.5
+        srv.sendall(b"now")
+        import select
+        assert select.select([cli], [], [], 5)[0], "data never arrived"
+        assert cli.recv(10) == b"now"
+    finally:
+        srv.close()
+        cli.close()

@@ -130,12 +130,13 @@ int py_init(void);
 const char *py_libcrypto_version(void);
 const char *py_s2n_tls_version(void);
 const char *py_s2n_tls_source(void);
-int py_negotiate(struct s2n_connection *c);
-ssize_t py_send(struct s2n_connection *c, const char *buf, ssize_t n);
+int py_negotiate(struct s2n_connection *c, int fd, int wait_ms);
+ssize_t py_send(struct s2n_connection *c, const char *buf, ssize_t n, int fd, int wait_ms);
 ssize_t py_sendv_with_offset(struct s2n_connection *c, const struct iovec *v, ssize_t count, ssize_t offs);
-ssize_t py_recv(struct s2n_connection *c, char *buf, ssize_t n);
+ssize_t py_recv(struct s2n_connection *c, char *buf, ssize_t n, int fd, int wait_ms);
 int py_shutdown(struct s2n_connection *c);
 int py_shutdown_send(struct s2n_connection *c);
+struct s2n_connection *py_layer_connection(s2n_mode mode, struct s2n_config *config, const char *server_name, int fd, void *ctx);
 
 /* Python trampolines (s2n/_callbacks.py) */
 extern "Python" int py_recv_trampoline(void *ctx, uint8_t *buf, uint32_t len);

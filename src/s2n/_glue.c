@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include <s2n.h>
 
@@ -60,12 +62,77 @@ static py_error py_capture_now(void)
         return rc;                                                  \
     }
 
-PY_IO_WRAP(int, negotiate, (struct s2n_connection *c), (c, &blocked))
-PY_IO_WRAP(ssize_t, send, (struct s2n_connection *c, const char *buf, ssize_t n), (c, buf, n, &blocked))
 PY_IO_WRAP(ssize_t, sendv_with_offset, (struct s2n_connection *c, const struct iovec *v, ssize_t count, ssize_t offs), (c, v, count, offs, &blocked))
-PY_IO_WRAP(ssize_t, recv, (struct s2n_connection *c, char *buf, ssize_t n), (c, buf, n, &blocked))
+
+/* The hot calls can also wait in C: when s2n-tls blocks on the fd, poll() it
+ * (GIL released, as for every cffi call) and call again, until `wait_ms` has
+ * passed (-1: no limit; 0: never wait, as PY_IO_WRAP). A blocking socket then
+ * costs one C call per operation, like ssl's. The wait ends early, reported
+ * as the BLOCKED failure, when poll() fails (EINTR: Python runs its signal
+ * handlers and calls again) or time is up; the caller checks its deadline. */
+static int py_wait_fd(int fd, s2n_blocked_status blocked, int wait_ms, const struct timespec *start)
+{
+    if (fd < 0 || wait_ms == 0) return 0;
+    if (blocked != S2N_BLOCKED_ON_READ && blocked != S2N_BLOCKED_ON_WRITE) return 0;
+    int left = wait_ms;
+    if (wait_ms > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
+        if (spent >= wait_ms) return 0;
+        left = wait_ms - (int) spent;
+    }
+    struct pollfd p = { fd, blocked == S2N_BLOCKED_ON_READ ? POLLIN : POLLOUT, 0 };
+    return poll(&p, 1, left) > 0;
+}
+
+#define PY_WAIT_WRAP(rtype, name, params, args)                             \
+    static rtype py_##name params                                           \
+    {                                                                       \
+        struct timespec start = { 0, 0 };                                   \
+        if (wait_ms > 0) clock_gettime(CLOCK_MONOTONIC, &start);            \
+        for (;;) {                                                          \
+            s2n_blocked_status blocked = S2N_NOT_BLOCKED;                   \
+            errno = 0;                                                      \
+            rtype rc = s2n_##name args;                                     \
+            if (rc >= 0) return rc;                                         \
+            if (s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED          \
+                    || !py_wait_fd(fd, blocked, wait_ms, &start)) {         \
+                py_capture(blocked);                                        \
+                return rc;                                                  \
+            }                                                               \
+            s2n_errno = 0;                                                  \
+        }                                                                   \
+    }
+
+PY_WAIT_WRAP(int, negotiate, (struct s2n_connection *c, int fd, int wait_ms), (c, &blocked))
+PY_WAIT_WRAP(ssize_t, send, (struct s2n_connection *c, const char *buf, ssize_t n, int fd, int wait_ms), (c, buf, n, &blocked))
+PY_WAIT_WRAP(ssize_t, recv, (struct s2n_connection *c, char *buf, ssize_t n, int fd, int wait_ms), (c, buf, n, &blocked))
 PY_IO_WRAP(int, shutdown, (struct s2n_connection *c), (c, &blocked))
 PY_IO_WRAP(int, shutdown_send, (struct s2n_connection *c), (c, &blocked))
+
+/* A connection for the IO layers in one C call: config, SNI (NULL: none),
+ * the fd, self-service blinding, full-size records and recv buffering. */
+static struct s2n_connection *py_layer_connection(s2n_mode mode, struct s2n_config *config,
+                                                  const char *server_name, int fd, void *ctx)
+{
+    struct s2n_connection *c = s2n_connection_new(mode);
+    if (c == NULL) {
+        py_capture(S2N_NOT_BLOCKED);
+        return NULL;
+    }
+    if (s2n_connection_set_ctx(c, ctx) < 0 || s2n_connection_set_config(c, config) < 0
+            || (server_name != NULL && s2n_set_server_name(c, server_name) < 0)
+            || s2n_connection_set_blinding(c, S2N_SELF_SERVICE_BLINDING) < 0
+            || s2n_connection_prefer_throughput(c) < 0
+            || s2n_connection_set_recv_buffering(c, true) < 0
+            || s2n_connection_set_fd(c, fd) < 0) {
+        py_capture(S2N_NOT_BLOCKED);
+        s2n_connection_free(c);
+        return NULL;
+    }
+    return c;
+}
 
 /* s2n's default allocator mlock()s every buffer: 4x the memory per connection
  * and S2N_ERR_MLOCK past ~125 connections where RLIMIT_MEMLOCK is low. Plain

@@ -20,20 +20,29 @@ from .connection import Connection
 
 def ip_literal(host: str) -> Optional[bytes]:
     """The packed address if `host` is an IP literal, else None."""
+    if host[-1:].isalpha() and ":" not in host:
+        return None  # a DNS name (an IPv4 address ends in a digit): skip the parser
     try:
         return ipaddress.ip_address(host.strip("[]")).packed
     except ValueError:
         return None
 
 
-def expect(conn: Connection, host: str, check: bool = True) -> Optional[bytes]:
+def sni(host: Optional[str]) -> Optional[str]:
+    """The server name to send: `host` unless it is an IP literal."""
+    return host if host and ip_literal(host) is None else None
+
+
+def expect(conn: Connection, host: str, check: bool = True, set_sni: bool = True) -> Optional[bytes]:
     """Set what the server's certificate must name; returns the packed IP
     to `confirm` after the handshake, or None for a DNS name. `check=False`
     (ssl's check_hostname=False) only sends SNI; the Config must then accept
-    any name (a verify-host callback)."""
+    any name (a verify-host callback). `set_sni=False`: the connection was
+    made with `sni(host)` already."""
     packed = ip_literal(host)
     if packed is None:
-        conn.set_server_name(host)
+        if set_sni:
+            conn.set_server_name(host)
         return None
     if not check:
         return None

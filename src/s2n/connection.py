@@ -119,23 +119,47 @@ class Connection:
 
     def __init__(self, mode: Mode, config: Optional[Config] = None) -> None:
         mode = Mode(mode)
+        handle = ffi.new_handle(weakref.ref(self))
         ptr = lib.s2n_connection_new(mode)
         if ptr == ffi.NULL:
             raise last_error()
+        lib.s2n_connection_set_ctx(ptr, handle)
+        self._adopt(ptr, mode, handle, None)
+        if config is not None:
+            self.set_config(config)
+
+    @classmethod
+    def _for_fd(cls, mode: Mode, config: Config, fd: Any, server_name: Optional[str] = None) -> "Connection":
+        """For the IO layers, in one C call: a connection with `config`, SNI,
+        the fd (kept referenced), self-service blinding, prefer_throughput()
+        and recv buffering."""
+        self = cls.__new__(cls)
+        handle = ffi.new_handle(weakref.ref(self))
+        name = ffi.NULL if server_name is None else c_string(server_name, "server name")
+        with config._lock:
+            ptr = lib.py_layer_connection(mode, config._ptr, name, _fileno(fd), handle)
+            if ptr == ffi.NULL:
+                raise last_error()
+            config._frozen = True
+        self._adopt(ptr, mode, handle, config)
+        self._refs["read"] = self._refs["write"] = fd
+        return self
+
+    def _adopt(self, ptr, mode: Mode, handle, config: Optional[Config]) -> None:
         # Everything C points at lives in `_refs` until the C connection is freed.
-        self._refs: dict = {"self": ffi.new_handle(weakref.ref(self))}
+        self._refs: dict = {"self": handle}
+        if config is not None:
+            self._refs["config"] = config  # s2n-tls keeps a raw pointer
         self._ptr = ffi.gc(ptr, functools.partial(_free_conn, refs=self._refs))
-        lib.s2n_connection_set_ctx(ptr, self._refs["self"])
         self._mode = mode
-        self._config: Optional[Config] = None
+        self._config: Optional[Config] = config
         self._send = _Lock()
         self._recv = _Lock()
         self._rbuf = None
         self._negotiated = False
-        self._pycb = False  # Python callbacks may run: scope their exceptions
+        # Python callbacks may run: scope their exceptions
+        self._pycb = config is not None and config._has_callbacks
         self._in_client_hello = False
-        if config is not None:
-            self.set_config(config)
 
     # the gate
 
@@ -480,9 +504,12 @@ class Connection:
         if self._negotiate(False):
             raise self._fail(self._conn())
 
-    def _negotiate(self, nb: bool) -> int:
+    def _negotiate(self, nb: bool, fd: int = -1, wait_ms: int = 0) -> int:
         """For the layers (`nb=True`): 0 when the handshake is complete, or
-        the Blocked direction as an int, without building an exception."""
+        the Blocked direction as an int, without building an exception.
+        `fd`, `wait_ms`: while blocked, wait in C for the fd (poll) and try
+        again, up to wait_ms (-1: no limit); a blocked result then means the
+        wait ended (time up or a signal)."""
         if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
             raise _reentrancy("negotiate")
         self._lock_both()
@@ -491,13 +518,13 @@ class Connection:
             if self._pycb:
                 outer = _callbacks.begin()
                 try:
-                    rc = lib.py_negotiate(ptr)
+                    rc = lib.py_negotiate(ptr, fd, wait_ms)
                 finally:
                     exc = _callbacks.end(outer)
                 if exc is not None:
                     raise self._callback_error(exc, ptr, rc)
             else:
-                rc = lib.py_negotiate(ptr)
+                rc = lib.py_negotiate(ptr, fd, wait_ms)
             if rc < 0:
                 blocked = lib.py_last_blocked()
                 if not blocked:
@@ -519,9 +546,9 @@ class Connection:
         possible). Retry with only the rest: `data[n:]`. Any buffer works, without a copy."""
         return self._send_data(data, False)
 
-    def _send_data(self, data: Buffer, nb: bool) -> int:
+    def _send_data(self, data: Buffer, nb: bool, fd: int = -1, wait_ms: int = 0) -> int:
         """send(); with `nb` (the layers) a would-block returns -(Blocked)
-        instead of raising BlockedError."""
+        instead of raising BlockedError. `fd`, `wait_ms`: as `_negotiate`."""
         side = self._send
         ptr = self._enter(side, "send")
         try:
@@ -529,14 +556,14 @@ class Connection:
                 raise self._not_negotiated("send")
             if type(data) is bytes:
                 if self._pycb:
-                    return self._drive(lib.py_send, ptr, data, len(data), nb=nb)
-                rc = lib.py_send(ptr, data, len(data))
+                    return self._drive(lib.py_send, ptr, data, len(data), fd, wait_ms, nb=nb)
+                rc = lib.py_send(ptr, data, len(data), fd, wait_ms)
             else:
                 buf = _readable(data, "send")
                 try:
                     if self._pycb:
-                        return self._drive(lib.py_send, ptr, buf, len(buf), nb=nb)
-                    rc = lib.py_send(ptr, buf, len(buf))
+                        return self._drive(lib.py_send, ptr, buf, len(buf), fd, wait_ms, nb=nb)
+                    rc = lib.py_send(ptr, buf, len(buf), fd, wait_ms)
                 finally:
                     ffi.release(buf)
             if rc < 0:
@@ -577,14 +604,14 @@ class Connection:
         A transport closed without close_notify raises ClosedError."""
         return self._recv_data(max_bytes, False)  # type: ignore[return-value]
 
-    def _recv_data(self, max_bytes: int, nb: bool) -> Union[bytes, int]:
+    def _recv_data(self, max_bytes: int, nb: bool, fd: int = -1, wait_ms: int = 0) -> Union[bytes, int]:
         """recv(); with `nb` (the layers) a would-block returns -(Blocked),
-        an int, instead of raising BlockedError."""
+        an int, instead of raising BlockedError. `fd`, `wait_ms`: as `_negotiate`."""
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         if max_bytes > _RECV_BUF_MAX:
             buf = bytearray(max_bytes)
-            n = self._recv_data_into(buf, 0, nb)
+            n = self._recv_data_into(buf, 0, nb, fd, wait_ms)
             return n if n < 0 else bytes(memoryview(buf)[:n])
         side = self._recv
         ptr = self._enter(side, "recv")
@@ -595,11 +622,11 @@ class Connection:
             if rbuf is None or len(rbuf) < max_bytes:
                 rbuf = self._rbuf = _raw_alloc("char[]", max(max_bytes, _RECV_BUF))
             if self._pycb:
-                rc = self._drive(lib.py_recv, ptr, rbuf, max_bytes, nb=nb)
+                rc = self._drive(lib.py_recv, ptr, rbuf, max_bytes, fd, wait_ms, nb=nb)
                 if rc < 0:
                     return rc
             else:
-                rc = lib.py_recv(ptr, rbuf, max_bytes)
+                rc = lib.py_recv(ptr, rbuf, max_bytes, fd, wait_ms)
                 if rc < 0:
                     return self._failed_io(ptr, nb)
             return ffi.unpack(rbuf, rc)
@@ -612,9 +639,10 @@ class Connection:
         returns the count, 0 once the peer's close_notify arrived."""
         return self._recv_data_into(buffer, nbytes, False)
 
-    def _recv_data_into(self, buffer: Union[bytearray, memoryview], nbytes: int, nb: bool) -> int:
+    def _recv_data_into(self, buffer: Union[bytearray, memoryview], nbytes: int, nb: bool,
+                        fd: int = -1, wait_ms: int = 0) -> int:
         """recv_into(); with `nb` (the layers) a would-block returns
-        -(Blocked) instead of raising BlockedError."""
+        -(Blocked) instead of raising BlockedError. `fd`, `wait_ms`: as `_negotiate`."""
         side = self._recv
         ptr = self._enter(side, "recv_into")
         try:
@@ -628,8 +656,8 @@ class Connection:
             try:
                 n = len(buf) if nbytes <= 0 else min(nbytes, len(buf))
                 if self._pycb:
-                    return self._drive(lib.py_recv, ptr, buf, n, nb=nb)
-                rc = lib.py_recv(ptr, buf, n)
+                    return self._drive(lib.py_recv, ptr, buf, n, fd, wait_ms, nb=nb)
+                rc = lib.py_recv(ptr, buf, n, fd, wait_ms)
             finally:
                 ffi.release(buf)
             if rc < 0:

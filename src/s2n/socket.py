@@ -19,7 +19,7 @@ import time
 from typing import Any, Optional, Tuple, Union
 
 from . import _hostname, _io
-from ._enums import Blinding, Blocked, Mode
+from ._enums import Blocked, Mode
 from ._errors import ClosedError, S2NError, WantReadError, WantWriteError
 from .config import Config
 from .connection import Connection
@@ -116,18 +116,15 @@ class TLSSocket:
         self.server_side = server_side
         self.server_hostname = server_hostname
         self.suppress_ragged_eofs = suppress_ragged_eofs
-        conn = Connection(Mode.SERVER if server_side else Mode.CLIENT, config)
+        conn = Connection._for_fd(Mode.SERVER if server_side else Mode.CLIENT, config, sock,
+                                  _hostname.sni(server_hostname))
         try:
-            self._expected_ip = (_hostname.expect(conn, server_hostname, check_hostname)
+            self._expected_ip = (_hostname.expect(conn, server_hostname, check_hostname, set_sni=False)
                                  if server_hostname else None)
             if session:
                 conn.set_session(session)
-            conn.set_blinding(Blinding.SELF_SERVICE)
-            conn.prefer_throughput()
-            conn.set_recv_buffering(True)
             _raw.setblocking(sock, False)
             _set_nodelay(sock)
-            conn.set_fd(sock)
         except BaseException:
             conn.free()
             raise
@@ -221,6 +218,61 @@ class TLSSocket:
 
     # the socket API
 
+    # The calls below wait inside C (Connection's `fd`/`wait_ms`): s2n-tls
+    # blocks, the glue polls the fd and calls again, so an operation on a
+    # blocking socket is one C call, as with ssl. Python sees a blocked
+    # result only when the wait ended without progress: time up, a signal
+    # (its handler runs on the way back), or close() from another thread.
+
+    def _wait_ms(self, deadline: Optional[float], blocked: int) -> int:
+        """The next wait in C, in ms (-1: no limit), or the reason there is none."""
+        if self._closed:
+            raise _closed_error("closed by another thread")
+        if deadline is None:
+            return -1
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if self._timeout == 0.0:
+                raise WantReadError() if blocked == Blocked.ON_READ else WantWriteError()
+            raise _Timeout("the TLS operation timed out")
+        return int(left * 1000) + 1
+
+    def _deadline(self) -> Optional[float]:
+        timeout = self._timeout
+        return None if timeout is None else time.monotonic() + timeout
+
+    def _retry(self, call, args: tuple, blocked: int, deadline: Optional[float],
+               reading: bool = False):
+        """Call `call(*args, nb=True, fd, wait_ms)` until it gives a result:
+        an int >= 0 or bytes. `blocked`: what the first attempt reported;
+        `deadline`: taken before it.
+        A reader that waited IDLE_MS in vain is idle: it gives its IO buffers
+        (about 35 KiB) back while it waits on; a busy one keeps them, since
+        re-allocating them on every wait taxes bulk and round trips."""
+        if reading:
+            self.connection.release_buffers_if_idle()
+        fd = self._sock.fileno()
+        try:
+            while True:
+                result = call(*args, True, fd, self._wait_ms(deadline, blocked))
+                if type(result) is not int or result >= 0:
+                    return result
+                blocked = -result
+        except S2NError:
+            if self._closed:  # shut down under this call by close() in another thread
+                raise _closed_error("closed by another thread") from None
+            raise
+
+    def _first_wait_ms(self, reading: bool) -> int:
+        """How long a first attempt may wait in C: a reader IDLE_MS (then it
+        counts as idle), a writer its whole timeout."""
+        timeout = self._timeout
+        if timeout is None:
+            return IDLE_MS if reading else -1
+        if reading:
+            return min(IDLE_MS, int(timeout * 1000))
+        return int(timeout * 1000)
+
     def do_handshake(self) -> None:
         conn = self.connection
         self._take(self._wlock)
@@ -232,7 +284,17 @@ class TLSSocket:
                 if self._handshake_done:
                     return
                 self._handshake_started = True
-                self._run(_io.handshake(conn))
+                try:
+                    deadline = self._deadline()
+                    blocked = conn._negotiate(True, self._sock.fileno(), self._first_wait_ms(False))
+                    if blocked:
+                        self._retry(self._negotiate_step, (), blocked, deadline)
+                except IOError:
+                    # A TLS 1.3 server sends its session tickets once the
+                    # handshake is done: a client that closed at once makes
+                    # that write fail. The handshake stands (as with OpenSSL).
+                    if not conn.handshake_complete():
+                        raise
                 _hostname.confirm(conn, self._expected_ip)
                 self._handshake_done = True
                 # Handshake-only memory (transcript hashes, key shares...) is
@@ -243,26 +305,27 @@ class TLSSocket:
         finally:
             self._give(self._wlock)
 
-    # Each call first tries s2n-tls once, directly: the common case costs one
-    # C call. Only when it reports BLOCKED does the `_io` state machine take
-    # over, with its waiting and retries.
+    def _negotiate_step(self, nb: bool, fd: int, wait_ms: int) -> int:
+        return -self.connection._negotiate(nb, fd, wait_ms)
 
     def send(self, data: Union[bytes, bytearray, memoryview]) -> int:
         conn = self.connection if self._handshake_done and not self._closed else self._ready()
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
-            n = conn._send_data(data, True)
+            deadline = self._deadline()
+            n = conn._send_data(data, True, self._sock.fileno(), self._first_wait_ms(False))
             if n >= 0:
                 return n
-            # wait, then retry: one failed call per wait, no exception for it
-            return self._run(_io.send(conn, data, _io._B[-n]))  # type: ignore[return-value]
+            return self._retry(conn._send_data, (data,), -n, deadline)  # type: ignore[no-any-return]
         finally:
             lock.release()
             if self._closed:
                 self._release_if_unused()
 
     def sendall(self, data: Union[bytes, bytearray, memoryview]) -> None:
+        """Every byte, or an exception (then how much went out is unknown).
+        s2n-tls retries a blocked send itself with the rest of the data."""
         conn = self.connection if self._handshake_done and not self._closed else self._ready()
         if type(data) is bytes:
             view: Any = data
@@ -273,12 +336,16 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
-            blocked = None
-            sent = conn._send_data(view, True)
-            if sent < 0:
-                sent, blocked = 0, _io._B[-sent]
-            if sent < len(view):
-                self._run(_io.sendall(conn, memoryview(view)[sent:], blocked))
+            deadline = self._deadline()
+            fd = self._sock.fileno()
+            n = conn._send_data(view, True, fd, self._first_wait_ms(False))
+            while True:
+                if n < 0:
+                    n = self._retry(conn._send_data, (view,), -n, deadline)
+                if n >= len(view):
+                    return
+                view = memoryview(view)[n:]  # s2n-tls took a part, then blocked
+                n = conn._send_data(view, True, fd, self._wait_ms(deadline, Blocked.ON_WRITE))
         finally:
             lock.release()
             if self._closed:
@@ -289,10 +356,12 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
-            data = conn._recv_data(bufsize, True)
+            deadline = self._deadline()
+            data = conn._recv_data(bufsize, True, self._sock.fileno(), self._first_wait_ms(True))
             if type(data) is not int:
                 return data  # type: ignore[return-value]
-            return self._run(_io.recv(conn, bufsize, _io._B[-data]))  # type: ignore[return-value]
+            return self._retry(conn._recv_data, (bufsize,), -data, deadline,  # type: ignore[no-any-return]
+                               reading=True)  # type: ignore[no-any-return]
         except ClosedError:
             if self._closed:  # shut down under this call by close() in another thread
                 raise _closed_error("closed by another thread") from None
@@ -307,10 +376,12 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
-            n = conn._recv_data_into(buffer, nbytes, True)
+            deadline = self._deadline()
+            n = conn._recv_data_into(buffer, nbytes, True, self._sock.fileno(), self._first_wait_ms(True))
             if n >= 0:
                 return n
-            return self._run(_io.recv_into(conn, buffer, nbytes, _io._B[-n]))  # type: ignore[return-value]
+            return self._retry(conn._recv_data_into, (buffer, nbytes), -n,  # type: ignore[no-any-return]
+                               deadline, reading=True)
         except ClosedError:
             if self._closed:
                 raise _closed_error("closed by another thread") from None
