@@ -384,6 +384,7 @@ class Connection:
                 if lib.s2n_connection_release_buffers(ptr) < 0:
                     lib.py_capture_now()  # consume the error: refusing is normal here
                     return False
+                self._rbuf = None
                 return True
             finally:
                 r.lock.release()
@@ -620,7 +621,7 @@ class Connection:
                 raise self._not_negotiated("recv")
             rbuf = self._rbuf
             if rbuf is None or len(rbuf) < max_bytes:
-                rbuf = self._rbuf = _raw_alloc("char[]", max(max_bytes, _RECV_BUF))
+                rbuf = self._rbuf = _raw_alloc("char[]", max(max_bytes, 64))
             if self._pycb:
                 rc = self._drive(lib.py_recv, ptr, rbuf, max_bytes, fd, wait_ms, nb=nb)
                 if rc < 0:

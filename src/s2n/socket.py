@@ -247,10 +247,16 @@ class TLSSocket:
         an int >= 0 or bytes. `blocked`: what the first attempt reported;
         `deadline`: taken before it.
         A reader that waited IDLE_MS in vain is idle: it gives its IO buffers
-        (about 35 KiB) back while it waits on; a busy one keeps them, since
+        (about 35 KiB) back and waits on without calling s2n-tls (which takes
+        its buffers again before it reads); a busy one keeps them, since
         re-allocating them on every wait taxes bulk and round trips."""
-        if reading:
-            self.connection.release_buffers_if_idle()
+        if reading and self.connection.release_buffers_if_idle():
+            poll = self._polls.get(Blocked.ON_READ)
+            if poll is None:
+                poll = self._polls[Blocked.ON_READ] = select.poll()
+                poll.register(self._sock, _POLLIN)
+            while not poll.poll(self._wait_ms(deadline, blocked)):
+                pass  # time left: _wait_ms raises once it is up
         fd = self._sock.fileno()
         try:
             while True:
@@ -300,6 +306,7 @@ class TLSSocket:
                 # Handshake-only memory (transcript hashes, key shares...) is
                 # dead weight from here on: most of an idle connection's size.
                 conn.free_handshake()
+                if not self.server_side: conn.release_buffers_if_idle()
             finally:
                 self._rlock.release()
         finally:
