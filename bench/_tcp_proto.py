@@ -21,7 +21,7 @@ and both sides close with a full TLS shutdown (close_notify both ways).
 A contender module has `Server(certdir)` with `accept(sock) -> stream` and
 `reset()`, and `Client(certdir)` with `connect(sock, session) -> stream`.
 A stream has `sendall`, `recv_into(buf, n)` (0 at the end of data),
-`close()` (full TLS shutdown; the caller closes the socket), `resumed`,
+`close()` (full TLS shutdown; the caller then closes its socket), `resumed`,
 `session()` (the latest session ticket, clients) and `negotiated()`.
 """
 

@@ -37,7 +37,8 @@ class Stream:
         return {"cipher": self.tls.cipher()[0], "group": group() if group else "-"}
 
     def close(self) -> None:
-        self.tls.unwrap()  # close_notify both ways; the caller closes the socket
+        self.tls.unwrap()  # close_notify both ways
+        self.tls.close()  # wrap_socket took the socket's fd over: close it here
 
 
 class Server:

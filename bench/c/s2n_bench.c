@@ -165,10 +165,9 @@ static struct s2n_config *new_config(const struct opts *o)
     return config;
 }
 
-static void tune(struct s2n_connection *conn, struct s2n_config *config, int fd)
+static void tune(struct s2n_connection *conn, int fd)
 {
     /* s2n_connection_wipe keeps only the mode and the config: set the rest again. */
-    CHECK(s2n_connection_set_config(conn, config), "set_config");
     CHECK(s2n_connection_set_fd(conn, fd), "set_fd");
     CHECK(s2n_connection_set_blinding(conn, S2N_SELF_SERVICE_BLINDING), "set_blinding");
     CHECK(s2n_connection_prefer_throughput(conn), "prefer_throughput");
@@ -289,6 +288,7 @@ static int run_server(const struct opts *o)
 
     struct s2n_connection *conn = s2n_connection_new(S2N_SERVER);
     if (!conn) die_s2n("connection_new");
+    CHECK(s2n_connection_set_config(conn, config), "set_config");
     uint8_t *buf = malloc(SINK_BUF);
     if (!buf) die("malloc");
     long errors = 0;
@@ -310,7 +310,7 @@ static int run_server(const struct opts *o)
         }
         served++;
         nodelay(fd);
-        tune(conn, config, fd);
+        tune(conn, fd);
         if (serve_one(conn, buf) < 0) {
             errors++;
             /* Self-service blinding: s2n_connection_get_delay() says how long
@@ -364,12 +364,12 @@ static int connect_port(int port)
 }
 
 /* Connects and negotiates; the caller closes with finish(). */
-static int open_conn(struct s2n_connection *conn, struct s2n_config *config, int port,
+static int open_conn(struct s2n_connection *conn, int port,
                      const struct ticket *session)
 {
     s2n_blocked_status blocked;
     int fd = connect_port(port);
-    tune(conn, config, fd);
+    tune(conn, fd);
     CHECK(s2n_set_server_name(conn, "localhost"), "set_server_name");
     if (session && session->len) CHECK(s2n_connection_set_session(conn, session->data, session->len), "set_session");
     CHECK(s2n_negotiate(conn, &blocked), "handshake");
@@ -390,10 +390,10 @@ static void expect_ack(struct s2n_connection *conn)
 }
 
 /* One connection of the handshake figures: handshake, 'h', 1 byte back, close. */
-static bool one_handshake(struct s2n_connection *conn, struct s2n_config *config, int port,
+static bool one_handshake(struct s2n_connection *conn, int port,
                           const struct ticket *session)
 {
-    int fd = open_conn(conn, config, port, session);
+    int fd = open_conn(conn, port, session);
     bool resumed = s2n_connection_is_session_resumed(conn) == 1;
     uint8_t mode = 'h';
     if (send_all(conn, &mode, 1) < 0) die_s2n("send");
@@ -416,19 +416,20 @@ static void print_result(struct s2n_connection *conn, double value, double count
 
 static int run_client(const struct opts *o)
 {
-    if (!o->ca || !o->port || !o->figure) usage();
+    if (!o->ca || !o->port || !o->figure || !(o->seconds > 0)) usage();
     struct s2n_config *config = new_config(o);
     CHECK(s2n_config_set_verification_ca_location(config, o->ca, NULL), "set_verification_ca_location");
     struct ticket latest = { 0 };
     CHECK(s2n_config_set_session_ticket_cb(config, on_ticket, &latest), "set_session_ticket_cb");
     struct s2n_connection *conn = s2n_connection_new(S2N_CLIENT);
     if (!conn) die_s2n("connection_new");
+    CHECK(s2n_connection_set_config(conn, config), "set_config");
 
     if (!strcmp(o->figure, "full") || !strcmp(o->figure, "resumed")) {
         struct ticket session = { 0 };
         bool want_resume = !strcmp(o->figure, "resumed");
         if (want_resume) {
-            one_handshake(conn, config, o->port, NULL);
+            one_handshake(conn, o->port, NULL);
             if (!latest.len) {
                 fprintf(stderr, "s2n_bench: the server sent no session ticket\n");
                 return 1;
@@ -436,18 +437,17 @@ static int run_client(const struct opts *o)
             session = latest; /* keep the first ticket: every connection resumes it */
             latest = (struct ticket) { 0 };
         }
-        /* the last connection is kept for its cipher/group: done below */
         long n = 0;
         double start = now(), elapsed = 0;
         for (; elapsed < o->seconds && n < 100000000L; elapsed = now() - start) {
-            if (one_handshake(conn, config, o->port, want_resume ? &session : NULL) != want_resume) {
+            if (one_handshake(conn, o->port, want_resume ? &session : NULL) != want_resume) {
                 fprintf(stderr, "s2n_bench: handshake %ld: resumed is not %d\n", n, want_resume);
                 return 1;
             }
             n++;
         }
         /* one more, outside the clock, to report what was negotiated */
-        int fd = open_conn(conn, config, o->port, want_resume ? &session : NULL);
+        int fd = open_conn(conn, o->port, want_resume ? &session : NULL);
         uint8_t mode = 'h';
         if (send_all(conn, &mode, 1) < 0) die_s2n("send");
         expect_ack(conn);
@@ -458,7 +458,7 @@ static int run_client(const struct opts *o)
         uint8_t *data = malloc(o->chunk);
         if (!data) die("malloc");
         for (size_t i = 0; i < o->chunk; i++) data[i] = (uint8_t) (i * 31 + 7);
-        int fd = open_conn(conn, config, o->port, NULL);
+        int fd = open_conn(conn, o->port, NULL);
         uint8_t head[9] = { 'b' };
         for (int i = 0; i < 8; i++) head[1 + i] = (uint8_t) (o->bytes >> (56 - 8 * i));
         if (send_all(conn, head, sizeof head) < 0) die_s2n("send");
@@ -475,7 +475,7 @@ static int run_client(const struct opts *o)
     } else if (!strcmp(o->figure, "rtt")) {
         uint8_t msg[RTT_MSG], back[RTT_MSG], mode = 'e';
         memset(msg, 'p', sizeof msg);
-        int fd = open_conn(conn, config, o->port, NULL);
+        int fd = open_conn(conn, o->port, NULL);
         if (send_all(conn, &mode, 1) < 0) die_s2n("send");
         long n = 0;
         double start = now(), elapsed = 0;
