@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import socket
 import ssl
@@ -27,6 +29,27 @@ def make_pki(d: Path) -> Path:
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext")
     return d
+
+
+def _libssl():
+    for name in ("libssl.so.3", ctypes.util.find_library("ssl")):
+        if name:
+            try:
+                return ctypes.CDLL(name)
+            except OSError:
+                pass
+    return None
+
+
+def ssl_set_suites(ctx: ssl.SSLContext, suite: str) -> None:
+    """Pin the TLS 1.3 suite (Python's ssl cannot) through libssl with ctypes.
+    CPython keeps the SSL_CTX pointer right after the object header."""
+    lib = _libssl()
+    if lib is None:
+        raise RuntimeError("libssl not found: cannot pin the TLS 1.3 suite")
+    ptr = ctypes.c_void_p.from_address(id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    if lib.SSL_CTX_set_ciphersuites(ctypes.c_void_p(ptr), suite.encode()) != 1:
+        raise RuntimeError(f"SSL_CTX_set_ciphersuites({suite}) failed")
 
 
 def pki() -> Path:

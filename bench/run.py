@@ -1,23 +1,45 @@
 """The benchmark suite: this package against Python's ssl, same machine, one run.
 
-    python bench/run.py [--rounds 5] [--quick] [--json results.json] [--only bulk,handshake,rtt,rss]
+    python bench/run.py [--rounds 5] [--quick] [--json results.json]
+                        [--only handshake,resumed,bulk,rtt,ciphers,membio,rss,asyncio]
+                        [--seconds S] [--mib N]
 
-Every figure is measured for s2n and for ssl in interleaved rounds; the table
-gives medians, min-max and the median of the per-round ratios. Bulk transfers
-run sender and receiver in separate processes over loopback TCP; handshakes
-run both peers in one thread through memory buffers (no sockets: the cost of
-the handshake itself); round trips ping-pong 64 bytes over a socketpair; RSS
-per idle connection is measured in a fresh interpreter per side.
+The TCP figures (handshake, resumed, bulk, rtt) run over loopback TCP in two
+processes, a client and a server, for four contenders, each of them client
+AND server of its own kind (ssl against ssl, s2n against s2n, raw C against
+raw C):
+    Python ssl;
+    s2n TLSSocket (`s2n.wrap_socket`, its defaults);
+    s2n Connection (fd IO on blocking sockets, tuned: reused with wipe(),
+        prefer_throughput, receive buffering, multi-record receive, 256 KiB
+        send buffer);
+    raw C: bench/c/s2n_bench.c, tuned the same way, linked against the same
+        libs2n.a and libcrypto.a (AWS-LC) as the package and built by the
+        bench (bench/_cdriver.py) into build/bench/. Without a C compiler or
+        the package's static libraries its column is left empty.
+Figures: full and resumed (session ticket) handshakes/s, a connection each
+(handshake, 1 byte back, close_notify both ways); bulk MB/s with 16 KiB and
+256 KiB writes; 64-byte round trips/s. Rounds interleave the contenders and
+rotate their order; the tables give medians, min-max and the medians of the
+per-round ratios vs ssl and vs raw C. See bench/_tcp_run.py and
+bench/_tcp_proto.py for the protocol.
 
-TLS 1.3 everywhere. Python's ssl cannot choose TLS 1.3 suites, so its suite is
-set through libssl with ctypes (`SSL_CTX_set_ciphersuites`) to match s2n's.
+The other figures compare s2n with ssl only: bulk over TCP in the other
+ciphers (ciphers: s2n Connection, Connection tuned and TLSSocket against ssl,
+sender and receiver in separate processes); bulk through memory buffers
+(membio); RSS per idle connection, measured in a fresh interpreter per side
+(rss); asyncio streams (asyncio, bench/asyncio_bench.py).
+
+TLS 1.3 everywhere (ChaCha20 in TLS 1.2, see CIPHERS). Python's ssl cannot
+choose TLS 1.3 suites, so its suite is set through libssl with ctypes
+(`SSL_CTX_set_ciphersuites`) to match s2n's. Key exchange groups are each
+library's default (s2n's default_tls13: secp256r1; OpenSSL: X25519); the TCP
+tables show what was negotiated where the library tells.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import gc
 import json
 import multiprocessing as mp
@@ -32,7 +54,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_pki, rss_kib  # noqa: E402
+import _tcp_run  # noqa: E402
+from _cdriver import driver  # noqa: E402
+from _common import make_pki, rss_kib, ssl_set_suites  # noqa: E402
 
 import s2n  # noqa: E402
 from s2n.cli.bench import pump  # noqa: E402
@@ -48,26 +72,6 @@ CIPHERS = {  # name: (s2n security policy, OpenSSL suite, certificate)
 
 
 # --- configuration ------------------------------------------------------------
-
-def _libssl():
-    for name in ("libssl.so.3", ctypes.util.find_library("ssl")):
-        if name:
-            try:
-                return ctypes.CDLL(name)
-            except OSError:
-                pass
-    return None
-
-
-def ssl_set_suites(ctx: ssl.SSLContext, suite: str) -> None:
-    """CPython keeps the SSL_CTX pointer right after the object header."""
-    lib = _libssl()
-    if lib is None:
-        raise RuntimeError("libssl not found: cannot pin the TLS 1.3 suite")
-    ptr = ctypes.c_void_p.from_address(id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
-    if lib.SSL_CTX_set_ciphersuites(ctypes.c_void_p(ptr), suite.encode()) != 1:
-        raise RuntimeError(f"SSL_CTX_set_ciphersuites({suite}) failed")
-
 
 def s2n_cfgs(d: Path, cipher="AES-128-GCM", cert=None, tickets=False):
     cert = cert or CIPHERS[cipher][2]
@@ -242,7 +246,7 @@ def bulk_membio_ssl(d, cipher, total, chunk):
     return total / (time.perf_counter() - start) / 1e6, cli.cipher()[0]
 
 
-# --- handshakes -------------------------------------------------------------------
+# --- memory pumps -------------------------------------------------------------------
 
 def _pump_s2n(cli, srv, si, so, ci, co):
     pump(cli, srv, (si, so, ci, co), s2n.BlockedError)
@@ -250,102 +254,6 @@ def _pump_s2n(cli, srv, si, so, ci, co):
 
 def _pump_ssl(cli, srv, si, so, ci, co):
     pump(cli, srv, (si, so, ci, co), ssl.SSLWantReadError)
-
-
-def handshakes_s2n(d, cert, resumed, seconds):
-    sc, cc = s2n_cfgs(d, cert=cert, tickets=resumed)
-    tickets = []
-    if resumed:
-        cc.set_session_ticket_callback(lambda conn, t, life: tickets.append(t))
-
-    def once(session=None):
-        srv, cli = s2n.Connection(s2n.Mode.SERVER, sc), s2n.Connection(s2n.Mode.CLIENT, cc)
-        si, so, ci, co = (s2n.MemoryBIO() for _ in range(4))
-        srv.set_memory_io(si, so)
-        cli.set_memory_io(ci, co)
-        cli.set_server_name("localhost")
-        if session:
-            cli.set_session(session)
-        _pump_s2n(cli, srv, si, so, ci, co)
-        if resumed and not session:
-            srv.send(b"t")  # the ticket follows the handshake: read it
-            ci.write(so.read())
-            cli.recv(1)
-        ok = cli.is_session_resumed() if session else True
-        srv.free()
-        cli.free()
-        return ok
-
-    session = None
-    if resumed:
-        once()
-        session = tickets[-1]
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        assert once(session)
-        n += 1
-    return n / (time.perf_counter() - start)
-
-
-def handshakes_ssl(d, cert, resumed, seconds):
-    sctx, cctx = ssl_ctxs(d, cert=cert)
-
-    def once(session=None):
-        si, so, ci, co = (ssl.MemoryBIO() for _ in range(4))
-        srv = sctx.wrap_bio(si, so, server_side=True)
-        cli = cctx.wrap_bio(ci, co, server_hostname="localhost", session=session)
-        _pump_ssl(cli, srv, si, so, ci, co)
-        if resumed and session is None:
-            srv.write(b"t")
-            ci.write(so.read())
-            cli.read(1)
-            return cli.session
-        return cli.session_reused if session else True
-
-    session = once() if resumed else None
-    if resumed:
-        once(session)
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        assert once(session)
-        n += 1
-    return n / (time.perf_counter() - start)
-
-
-# --- round trips ------------------------------------------------------------------
-
-def rtt(kind, d, seconds):
-    a, b = socket.socketpair()
-    import threading
-
-    box = {}
-    if kind == "s2n":
-        sc, cc = s2n_cfgs(d)
-        t = threading.Thread(target=lambda: box.setdefault("s", s2n.wrap_socket(a, sc, server_side=True)))
-        t.start()
-        cli = s2n.wrap_socket(b, cc, server_hostname="localhost")
-    else:
-        sctx, cctx = ssl_ctxs(d)
-        t = threading.Thread(target=lambda: box.setdefault("s", sctx.wrap_socket(a, server_side=True)))
-        t.start()
-        cli = cctx.wrap_socket(b, server_hostname="localhost")
-    t.join()
-    srv = box["s"]
-    msg = b"p" * 64
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(200):
-            cli.sendall(msg)
-            srv.sendall(srv.recv(64))
-            cli.recv(64)
-        n += 200
-    rate = n / (time.perf_counter() - start)
-    cli.close()
-    srv.close()
-    return rate
 
 
 # --- RSS per idle connection ------------------------------------------------------
@@ -391,27 +299,38 @@ def summarize(s_vals, o_vals):
             "ratio": statistics.median(ratios), "ratio_range": [min(ratios), max(ratios)]}
 
 
+SECTIONS = ("handshake", "resumed", "bulk", "rtt", "ciphers", "membio", "rss", "asyncio")
+TCP = {"handshake": ["handshake"], "resumed": ["resumed"], "bulk": ["bulk16", "bulk256"],
+       "rtt": ["rtt"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="smaller transfers, shorter runs")
     ap.add_argument("--json", help="also write the results to this file")
-    ap.add_argument("--only", default="bulk,handshake,rtt,rss,asyncio")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated, of: {','.join(SECTIONS)}")
+    ap.add_argument("--seconds", type=float, help="length of each timed run (default 1.5, --quick 0.5)")
+    ap.add_argument("--mib", type=int, help="MiB per bulk transfer (default 256, --quick 64)")
     ap.add_argument("--rss-child", nargs=3, metavar=("KIND", "DIR", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
         kind, d, n = args.rss_child
         print(rss_child(kind, Path(d), int(n)))
         return
-    only = set(args.only.split(","))
+    only = [name for name in args.only.split(",") if name]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        ap.error(f"--only: unknown {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
     d = Path(tempfile.mkdtemp(prefix="s2n-bench-"))
     make_all(d)
     (d / "server.pem").rename(d / "ecdsa.pem")
     (d / "server.key").rename(d / "ecdsa.key")
     for ext in ("pem", "key"):
         (d / f"server.{ext}").symlink_to(d / f"ecdsa.{ext}")
-    total = (64 if args.quick else 256) << 20
-    secs = 0.5 if args.quick else 1.5
+    total = (args.mib or (64 if args.quick else 256)) << 20
+    secs = args.seconds or (0.5 if args.quick else 1.5)
     results = {}
 
     def record(name, s_vals, o_vals, unit, extra=""):
@@ -421,10 +340,20 @@ def main() -> None:
         print(f"{name:<44}{r['s2n']:>10.0f}{r['ssl']:>10.0f}{r['ratio']:>8.2f}x "
               f"({r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f})  {unit} {extra}", flush=True)
 
-    print(f"s2n {s2n.version_info()} vs {ssl.OPENSSL_VERSION}; {args.rounds} interleaved rounds")
-    print(f"{'figure':<44}{'s2n':>10}{'ssl':>10}{'ratio':>9} (per-round range)")
-    if "bulk" in only:
-        for cipher in CIPHERS:
+    print(f"s2n {s2n.version_info()} vs {ssl.OPENSSL_VERSION}; {args.rounds} interleaved rounds",
+          flush=True)
+    tcp = [fig for name in only for fig in TCP.get(name, [])]
+    if tcp:
+        exe, why = driver(log=lambda m: print(m, file=sys.stderr, flush=True))
+        if exe is None:
+            print(f"raw C column left empty: {why}", flush=True)
+        print(f"loopback TCP, client and server in separate processes, each contender against "
+              f"itself; {secs:g} s per timed run, {total >> 20} MiB per bulk transfer", flush=True)
+        results.update(_tcp_run.measure(d, tcp, args.rounds, secs, total, exe))
+    if any(name in only for name in ("ciphers", "membio", "rss")):
+        print(f"{'figure':<44}{'s2n':>10}{'ssl':>10}{'ratio':>9} (per-round range)", flush=True)
+    if "ciphers" in only:
+        for cipher in [c for c in CIPHERS if c != "AES-128-GCM"]:  # AES-128: the TCP tables
             for chunk in (16384, 262144):
                 for kind in ("conn", "conn-tuned", "tlssocket"):
                     s_v, o_v, names = [], [], set()
@@ -436,25 +365,14 @@ def main() -> None:
                         o_v.append(v)
                         names.add(c)
                     record(f"bulk {kind} {cipher} {chunk // 1024}K", s_v, o_v, "MB/s", sorted(names))
+    if "membio" in only:
+        for cipher in CIPHERS:
+            for chunk in (16384, 262144):
                 s_v, o_v = [], []
                 for _ in range(args.rounds):
                     s_v.append(bulk_membio_s2n(d, cipher, total // 4, chunk)[0])
                     o_v.append(bulk_membio_ssl(d, cipher, total // 4, chunk)[0])
                 record(f"bulk MemoryBIO {cipher} {chunk // 1024}K", s_v, o_v, "MB/s")
-    if "handshake" in only:
-        for cert in ("ecdsa", "rsa"):
-            for resumed in (False, True):
-                s_v, o_v = [], []
-                for _ in range(args.rounds):
-                    s_v.append(handshakes_s2n(d, cert, resumed, secs))
-                    o_v.append(handshakes_ssl(d, cert, resumed, secs))
-                record(f"handshakes {'resumed' if resumed else 'full'} {cert.upper()}", s_v, o_v, "/s")
-    if "rtt" in only:
-        s_v, o_v = [], []
-        for _ in range(args.rounds):
-            s_v.append(rtt("s2n", d, secs))
-            o_v.append(rtt("ssl", d, secs))
-        record("64 B round trips", s_v, o_v, "/s")
     if "rss" in only:
         n = 300 if args.quick else 1000
         s_v, o_v = [], []
