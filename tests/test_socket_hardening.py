@@ -455,3 +455,50 @@ def test_nonblocking_recv_and_send_never_wait_in_c(pki):
     finally:
         srv.close()
         cli.close()
+
+
+def test_getters_and_half_close_do_not_wait_for_a_blocked_reader_or_writer(pki):
+    """A call waiting on the peer holds no Connection lock for long: another
+    thread's getters and shutdown_send() return while it waits (the CLI
+    client's reader/writer threads deadlocked when the wait held the lock)."""
+    srv, cli = _connected_pair(pki)
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.append(cli.recv(10)), daemon=True)
+        reader.start()
+        reader.join(0.2)  # a bound, not a synchronisation: the reader waits on a silent peer
+        assert reader.is_alive()
+        done = threading.Event()
+
+        def others():
+            cli.connection.get_delay()
+            cli.connection.get_cipher()
+            cli.shutdown_send()  # half-close while the reader waits
+            done.set()
+
+        threading.Thread(target=others, daemon=True).start()
+        assert done.wait(5), "a getter waited for the blocked reader"
+        assert srv.recv(10) == b""  # the close_notify arrived
+        srv.sendall(b"bye")
+        reader.join(5)
+        assert got == [b"bye"]
+
+        # a writer blocked on a peer that does not read
+        for s in (srv, cli):
+            s._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        def write():
+            try:
+                srv.sendall(os.urandom(8 * 1024 * 1024))
+            except OSError:
+                pass  # the client closes first, below
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(0.2)
+        assert writer.is_alive()
+        start = time.monotonic()
+        assert srv.connection.get_cipher()
+        assert time.monotonic() - start < 2
+    finally:
+        cli.close()
+        srv.close()

@@ -86,7 +86,7 @@ static int py_wait_fd(int fd, s2n_blocked_status blocked, int wait_ms, const str
     return poll(&p, 1, left) > 0;
 }
 
-#define PY_WAIT_WRAP(rtype, name, params, args)                             \
+#define PY_WAIT_WRAP(rtype, name, fn, params, args)                         \
     static rtype py_##name params                                           \
     {                                                                       \
         struct timespec start = { 0, 0 };                                   \
@@ -94,7 +94,7 @@ static int py_wait_fd(int fd, s2n_blocked_status blocked, int wait_ms, const str
         for (;;) {                                                          \
             s2n_blocked_status blocked = S2N_NOT_BLOCKED;                   \
             errno = 0;                                                      \
-            rtype rc = s2n_##name args;                                     \
+            rtype rc = fn args;                                             \
             if (rc >= 0) return rc;                                         \
             if (s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED          \
                     || !py_wait_fd(fd, blocked, wait_ms, &start)) {         \
@@ -105,9 +105,35 @@ static int py_wait_fd(int fd, s2n_blocked_status blocked, int wait_ms, const str
         }                                                                   \
     }
 
-PY_WAIT_WRAP(int, negotiate, (struct s2n_connection *c, int fd, int wait_ms), (c, &blocked))
-PY_WAIT_WRAP(ssize_t, send, (struct s2n_connection *c, const char *buf, ssize_t n, int fd, int wait_ms), (c, buf, n, &blocked))
-PY_WAIT_WRAP(ssize_t, recv, (struct s2n_connection *c, char *buf, ssize_t n, int fd, int wait_ms), (c, buf, n, &blocked))
+PY_WAIT_WRAP(int, negotiate, s2n_negotiate, (struct s2n_connection *c, int fd, int wait_ms), (c, &blocked))
+PY_WAIT_WRAP(ssize_t, send, s2n_send, (struct s2n_connection *c, const char *buf, ssize_t n, int fd, int wait_ms), (c, buf, n, &blocked))
+PY_WAIT_WRAP(ssize_t, recv_wait, s2n_recv, (struct s2n_connection *c, char *buf, ssize_t n, int fd, int wait_ms), (c, buf, n, &blocked))
+
+/* With an fd (the IO layers, whose users see a byte stream), recv also takes
+ * the records s2n-tls has already buffered, as recv_multi_record would,
+ * without a read() that would only report EAGAIN. Like multi-record, a later
+ * record that fails with anything but BLOCKED or CLOSED fails the call. */
+static ssize_t py_recv(struct s2n_connection *c, char *buf, ssize_t n, int fd, int wait_ms)
+{
+    ssize_t got = py_recv_wait(c, buf, n, fd, wait_ms);
+    while (fd >= 0 && got > 0 && got < n && s2n_peek_buffered(c) > 0) {
+        s2n_blocked_status blocked = S2N_NOT_BLOCKED;
+        errno = 0;
+        ssize_t more = s2n_recv(c, buf + got, n - got, &blocked);
+        if (more == 0) break; /* close_notify: the next call returns 0 */
+        if (more < 0) {
+            int type = s2n_error_get_type(s2n_errno);
+            if (type == S2N_ERR_T_BLOCKED || type == S2N_ERR_T_CLOSED) {
+                s2n_errno = 0;
+                break;
+            }
+            py_capture(blocked);
+            return more;
+        }
+        got += more;
+    }
+    return got;
+}
 PY_IO_WRAP(int, shutdown, (struct s2n_connection *c), (c, &blocked))
 PY_IO_WRAP(int, shutdown_send, (struct s2n_connection *c), (c, &blocked))
 

@@ -39,6 +39,10 @@ _raw = _socket_c.socket
 # buffers back while it waits on.
 IDLE_MS = 1
 
+# Other waits inside C (handshake flights, a full send buffer) last at most
+# this long (ms) before the wait moves to Python, where it holds no lock.
+C_WAIT_MS = 10
+
 # close() waits at most this long for close_notify to go out on a socket
 # without a timeout, so closing never hangs on a peer that stopped reading.
 CLOSE_TIMEOUT = 5.0
@@ -218,14 +222,17 @@ class TLSSocket:
 
     # the socket API
 
-    # The calls below wait inside C (Connection's `fd`/`wait_ms`): s2n-tls
-    # blocks, the glue polls the fd and calls again, so an operation on a
-    # blocking socket is one C call, as with ssl. Python sees a blocked
-    # result only when the wait ended without progress: time up, a signal
-    # (its handler runs on the way back), or close() from another thread.
+    # Waiting. A call first waits inside C (Connection's `fd`/`wait_ms`):
+    # s2n-tls blocks, the glue polls the fd and calls again, so a busy
+    # connection costs one C call per operation, as with ssl. That wait holds
+    # the Connection's locks (getters from other threads wait for it), so it
+    # is short: IDLE_MS for a reader, C_WAIT_MS otherwise. Past it, the call
+    # waits in Python with poll(), holding no Connection lock, then tries
+    # again. Signals run their handlers at either wait (PEP 475); close()
+    # from another thread wakes both.
 
     def _wait_ms(self, deadline: Optional[float], blocked: int) -> int:
-        """The next wait in C, in ms (-1: no limit), or the reason there is none."""
+        """Time left in ms (-1: no limit); raises once it is up, or if closed."""
         if self._closed:
             raise _closed_error("closed by another thread")
         if deadline is None:
@@ -241,26 +248,34 @@ class TLSSocket:
         timeout = self._timeout
         return None if timeout is None else time.monotonic() + timeout
 
+    def _c_wait_ms(self, reading: bool) -> int:
+        """How long an attempt may wait in C."""
+        bound = IDLE_MS if reading else C_WAIT_MS
+        timeout = self._timeout
+        return bound if timeout is None else min(bound, int(timeout * 1000))
+
     def _retry(self, call, args: tuple, blocked: int, deadline: Optional[float],
                reading: bool = False):
         """Call `call(*args, nb=True, fd, wait_ms)` until it gives a result:
         an int >= 0 or bytes. `blocked`: what the first attempt reported;
         `deadline`: taken before it.
         A reader that waited IDLE_MS in vain is idle: it gives its IO buffers
-        (about 35 KiB) back and waits on without calling s2n-tls (which takes
-        its buffers again before it reads); a busy one keeps them, since
-        re-allocating them on every wait taxes bulk and round trips."""
-        if reading and self.connection.release_buffers_if_idle():
-            poll = self._polls.get(Blocked.ON_READ)
-            if poll is None:
-                poll = self._polls[Blocked.ON_READ] = select.poll()
-                poll.register(self._sock, _POLLIN)
-            while not poll.poll(self._wait_ms(deadline, blocked)):
-                pass  # time left: _wait_ms raises once it is up
+        (about 35 KiB) back while it waits on (they are taken again when data
+        comes); a busy one keeps them, since re-allocating them on every wait
+        taxes bulk and round trips."""
+        if reading:
+            self.connection.release_buffers_if_idle()
         fd = self._sock.fileno()
+        c_wait = self._c_wait_ms(reading)
         try:
             while True:
-                result = call(*args, True, fd, self._wait_ms(deadline, blocked))
+                poll = self._polls.get(blocked)
+                if poll is None:
+                    poll = self._polls[blocked] = select.poll()
+                    poll.register(self._sock, _POLLIN if blocked == Blocked.ON_READ else _POLLOUT)
+                while not poll.poll(self._wait_ms(deadline, blocked)):
+                    pass  # time left: _wait_ms raises once it is up
+                result = call(*args, True, fd, c_wait)
                 if type(result) is not int or result >= 0:
                     return result
                 blocked = -result
@@ -268,16 +283,6 @@ class TLSSocket:
             if self._closed:  # shut down under this call by close() in another thread
                 raise _closed_error("closed by another thread") from None
             raise
-
-    def _first_wait_ms(self, reading: bool) -> int:
-        """How long a first attempt may wait in C: a reader IDLE_MS (then it
-        counts as idle), a writer its whole timeout."""
-        timeout = self._timeout
-        if timeout is None:
-            return IDLE_MS if reading else -1
-        if reading:
-            return min(IDLE_MS, int(timeout * 1000))
-        return int(timeout * 1000)
 
     def do_handshake(self) -> None:
         conn = self.connection
@@ -292,7 +297,7 @@ class TLSSocket:
                 self._handshake_started = True
                 try:
                     deadline = self._deadline()
-                    blocked = conn._negotiate(True, self._sock.fileno(), self._first_wait_ms(False))
+                    blocked = conn._negotiate(True, self._sock.fileno(), self._c_wait_ms(False))
                     if blocked:
                         self._retry(self._negotiate_step, (), blocked, deadline)
                 except IOError:
@@ -306,7 +311,11 @@ class TLSSocket:
                 # Handshake-only memory (transcript hashes, key shares...) is
                 # dead weight from here on: most of an idle connection's size.
                 conn.free_handshake()
-                if not self.server_side: conn.release_buffers_if_idle()
+                if not self.server_side:
+                    # A client often sends first, then waits: its buffers
+                    # are taken again on demand. (A server's reader thread
+                    # would re-allocate them from its own malloc arena.)
+                    conn.release_buffers_if_idle()
             finally:
                 self._rlock.release()
         finally:
@@ -321,7 +330,7 @@ class TLSSocket:
         lock.acquire(False) or self._take(lock)
         try:
             deadline = self._deadline()
-            n = conn._send_data(data, True, self._sock.fileno(), self._first_wait_ms(False))
+            n = conn._send_data(data, True, self._sock.fileno(), self._c_wait_ms(False))
             if n >= 0:
                 return n
             return self._retry(conn._send_data, (data,), -n, deadline)  # type: ignore[no-any-return]
@@ -345,14 +354,15 @@ class TLSSocket:
         try:
             deadline = self._deadline()
             fd = self._sock.fileno()
-            n = conn._send_data(view, True, fd, self._first_wait_ms(False))
+            n = conn._send_data(view, True, fd, self._c_wait_ms(False))
             while True:
                 if n < 0:
                     n = self._retry(conn._send_data, (view,), -n, deadline)
                 if n >= len(view):
                     return
                 view = memoryview(view)[n:]  # s2n-tls took a part, then blocked
-                n = conn._send_data(view, True, fd, self._wait_ms(deadline, Blocked.ON_WRITE))
+                self._wait_ms(deadline, Blocked.ON_WRITE)  # time left?
+                n = conn._send_data(view, True, fd, self._c_wait_ms(False))
         finally:
             lock.release()
             if self._closed:
@@ -364,7 +374,7 @@ class TLSSocket:
         lock.acquire(False) or self._take(lock)
         try:
             deadline = self._deadline()
-            data = conn._recv_data(bufsize, True, self._sock.fileno(), self._first_wait_ms(True))
+            data = conn._recv_data(bufsize, True, self._sock.fileno(), self._c_wait_ms(True))
             if type(data) is not int:
                 return data  # type: ignore[return-value]
             return self._retry(conn._recv_data, (bufsize,), -data, deadline,  # type: ignore[no-any-return]
@@ -384,7 +394,7 @@ class TLSSocket:
         lock.acquire(False) or self._take(lock)
         try:
             deadline = self._deadline()
-            n = conn._recv_data_into(buffer, nbytes, True, self._sock.fileno(), self._first_wait_ms(True))
+            n = conn._recv_data_into(buffer, nbytes, True, self._sock.fileno(), self._c_wait_ms(True))
             if n >= 0:
                 return n
             return self._retry(conn._recv_data_into, (buffer, nbytes), -n,  # type: ignore[no-any-return]
