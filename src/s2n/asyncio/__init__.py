@@ -18,6 +18,15 @@ operations run at a time, one per direction (the handshake uses both), and
 the fd is registered with the loop only while one of them waits on it.
 No Python code runs per TLS record beyond one `recv_into`/`send` call.
 
+The transport has one state (`_transport.State`), changed in one method that
+checks every transition against one table (`_transport._TRANSITIONS`):
+HANDSHAKING -> OPEN (connection_made) -> CLOSING (close(): flush, then
+close_notify) -> CLOSED (socket closed, Connection freed). A fatal error, in
+any state before CLOSED, leads to BROKEN (the protocol is told at once; the
+socket waits out the blinding delay), and BROKEN only leads to CLOSED.
+abort() goes to CLOSED from anywhere. connection_lost() is called exactly
+once, on leaving OPEN/CLOSING, and only if connection_made() was.
+
 Per connection: self-service blinding (s2n-tls's built-in blinding would
 sleep 10-30 s inside the event loop's thread), `prefer_throughput()` and recv
 buffering. With recv buffering s2n-tls may hold records the fd no longer

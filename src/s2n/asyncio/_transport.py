@@ -6,6 +6,7 @@ from __future__ import annotations
 import array
 import asyncio
 import collections
+import enum
 import ipaddress
 import logging
 import socket
@@ -108,10 +109,50 @@ class _Op:
         self.cancelled = False
 
 
-class S2NTransport(asyncio.Transport):
-    """An asyncio transport over an s2n-tls Connection on a non-blocking socket."""
+class State(enum.Enum):
+    """The transport's one state (S2NTransport._state)."""
 
-    _HANDSHAKING, _OPEN, _CLOSING, _CLOSED = range(4)
+    HANDSHAKING = "handshaking"  # the handshake runs; no protocol yet
+    OPEN = "open"  # the protocol is connected; data flows both ways
+    CLOSING = "closing"  # close(): flushing the write queue, then close_notify
+    BROKEN = "broken"  # a fatal error: the protocol was told; waiting out the blinding delay
+    CLOSED = "closed"  # socket closed, Connection freed: nothing more happens
+
+
+_HANDSHAKING, _OPEN, _CLOSING, _BROKEN, _CLOSED = (
+    State.HANDSHAKING, State.OPEN, State.CLOSING, State.BROKEN, State.CLOSED)
+
+# Every transition, in one place (S2NTransport._set_state checks each one).
+# A broken stream stays broken: BROKEN only goes to CLOSED.
+_TRANSITIONS = {
+    _HANDSHAKING: frozenset({_OPEN,  # handshake done: connection_made()
+                             _BROKEN,  # handshake failed, timed out, or close()
+                             _CLOSED}),  # abort()
+    _OPEN: frozenset({_CLOSING,  # close()
+                      _BROKEN,  # an s2n-tls/socket error, or a protocol callback raised
+                      _CLOSED}),  # abort()
+    _CLOSING: frozenset({_BROKEN,  # the flush or close_notify failed
+                         _CLOSED}),  # close_notify sent; abort(); shutdown_timeout
+    _BROKEN: frozenset({_CLOSED}),  # the blinding delay is over; abort()
+    _CLOSED: frozenset(),
+}
+
+# The transitions that end the protocol's connection: connection_made() is
+# called on HANDSHAKING -> OPEN, so connection_lost() is due exactly when
+# leaving OPEN/CLOSING for BROKEN/CLOSED, which happens at most once (no
+# transition leads back).
+_LOSES_PROTOCOL = frozenset({(_OPEN, _BROKEN), (_OPEN, _CLOSED),
+                             (_CLOSING, _BROKEN), (_CLOSING, _CLOSED)})
+
+
+class S2NTransport(asyncio.Transport):
+    """An asyncio transport over an s2n-tls Connection on a non-blocking socket.
+
+    One state (`State`, in `_state`), changed only by `_set_state()`, which
+    checks each transition against `_TRANSITIONS`. The other fields are facts
+    about one direction (reading paused, EOF received, write queue, write_eof
+    asked or sent), about the fd's registration, or captured information.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, conn: Connection,
                  protocol_factory: Callable[[], asyncio.BaseProtocol], *,
@@ -131,30 +172,31 @@ class S2NTransport(asyncio.Transport):
         self._waiter = waiter
         self._server = server
         self._shutdown_timeout = shutdown_timeout
-        self._state = self._HANDSHAKING
-        self._closing = False  # close()/abort()/a fatal error happened
-        self._failed = False  # a fatal error happened
-        self._protocol_connected = False
-        self._lost_called = False
+        self._state = _HANDSHAKING
         self._conn_lost = 0  # writes after the loss (asyncio logs some)
         # operations
         self._rop: Optional[_Op] = None  # the handshake, then the read loop
         self._wop: Optional[_Op] = None  # the write loop, then close_notify
         self._running: Optional[_Op] = None
+        # what the fd is registered for with the loop (a cache, to skip
+        # add/remove calls that change nothing)
         self._fd_read = False
         self._fd_write = False
-        # reading
-        self._paused = False
+        # reading (the read direction's facts: they hold in any state)
+        self._paused = False  # pause_reading(): the protocol asked for no data
         self._eof = False  # the peer's close_notify (or ragged EOF) arrived
         # writing
         self._wq: collections.deque = collections.deque()
         self._wsize = 0
         self._high = _HIGH_WATER
         self._low = _HIGH_WATER // 4
-        self._protocol_paused = False
+        self._protocol_paused = False  # pause_writing() called, resume_writing() not yet
+        # the write direction's own end (TLS 1.3 half-close) while the transport
+        # stays OPEN for reading: write() refuses after write_eof(), and
+        # close_notify goes out once, whether asked by write_eof() or close()
         self._eof_requested = False  # write_eof()
         self._eof_sent = False  # close_notify went out (or can no longer)
-        self._tls13 = False
+        self._tls13 = False  # negotiated TLS 1.3 (captured after the handshake)
         # timers
         self._handshake_timer = None
         self._shutdown_timer = None
@@ -182,8 +224,18 @@ class S2NTransport(asyncio.Transport):
             self._run(op)  # send the ClientHello now
 
     def __repr__(self) -> str:
-        state = ("handshaking", "open", "closing", "closed")[self._state]
+        state = self._state.value
         return f"<S2NTransport fd={self._fd} {state}>"
+
+    def _set_state(self, new: State) -> bool:
+        """The one place the state changes; the transition must be in
+        _TRANSITIONS. Returns True if it ends the protocol's connection
+        (the caller then schedules connection_lost())."""
+        old = self._state
+        if new not in _TRANSITIONS[old]:
+            raise RuntimeError(f"{self!r}: invalid state transition {old.name} -> {new.name}")
+        self._state = new
+        return (old, new) in _LOSES_PROTOCOL
 
     # driving the step generators
 
@@ -293,7 +345,7 @@ class S2NTransport(asyncio.Transport):
 
     def _on_handshake_timeout(self, timeout: float) -> None:
         self._handshake_timer = None
-        if self._state == self._HANDSHAKING:
+        if self._state is _HANDSHAKING:
             self._error(HandshakeTimeout(f"TLS handshake did not finish within {timeout} s"))
 
     def _on_handshake_done(self, _: Any) -> None:
@@ -322,12 +374,9 @@ class S2NTransport(asyncio.Transport):
         except BaseException as exc:  # noqa: BLE001
             self._error(exc)
             return
-        self._state = self._OPEN
-        if self._closing:
-            return
+        self._set_state(_OPEN)
         try:
             self._protocol = self._protocol_factory()
-            self._protocol_connected = True
             self._protocol.connection_made(self)
         except BaseException as exc:  # noqa: BLE001
             self._error(exc)
@@ -337,7 +386,7 @@ class S2NTransport(asyncio.Transport):
             self._waiter = None
             if not waiter.cancelled():
                 waiter.set_result(None)
-        if self._closing:
+        if self._state is not _OPEN:  # connection_made() closed it
             return
         # s2n-tls may already hold application data (read with the handshake):
         # then no fd event would announce it
@@ -352,7 +401,7 @@ class S2NTransport(asyncio.Transport):
     # reading
 
     def _start_reading(self) -> None:
-        if self._rop is not None or self._closing or self._eof or self._state != self._OPEN:
+        if self._rop is not None or self._eof or self._state is not _OPEN:
             return
         self._rop = op = _Op(self._reading(), self._on_reading_done)
         self._run(op)
@@ -386,7 +435,7 @@ class S2NTransport(asyncio.Transport):
                             steps.close()
                             self._deliver(view, off)
                             off = 0
-                            if self._paused or self._closing:
+                            if self._paused or self._state is not _OPEN:
                                 return False
                             steps = recv_into(conn, buf)
                         yield step
@@ -408,7 +457,7 @@ class S2NTransport(asyncio.Transport):
                 self._deliver(view, off)
             if eof:
                 return True
-            if self._paused or self._closing:
+            if self._paused or self._state is not _OPEN:
                 return False
             if drained or (not conn.pending() and not _readable_bytes(fd, arg)):
                 # idle until the peer writes: the IO buffers (~35 KiB) need not wait too
@@ -424,7 +473,7 @@ class S2NTransport(asyncio.Transport):
             protocol.data_received(bytes(view[:n]))  # type: ignore[union-attr]
 
     def _on_reading_done(self, eof: bool) -> None:
-        if not eof or self._closing:
+        if not eof or self._state is not _OPEN:
             return
         self._eof = True
         try:
@@ -436,23 +485,23 @@ class S2NTransport(asyncio.Transport):
             self.close()
 
     def is_reading(self) -> bool:
-        return not self._paused and not self._closing and not self._eof
+        return not self._paused and not self._eof and self._state in (_HANDSHAKING, _OPEN)
 
     def pause_reading(self) -> None:
-        if self._paused or self._closing:
+        if self._paused or self.is_closing():
             return
         self._paused = True
         op = self._rop
-        if op is not None and self._state == self._OPEN and op is not self._running:
+        if op is not None and self._state is _OPEN and op is not self._running:
             self._cancel(op)  # waiting on the fd; s2n-tls keeps what it buffered
             self._sync_fd()
         # a running read loop stops by itself after data_received returns
 
     def resume_reading(self) -> None:
-        if not self._paused or self._closing:
+        if not self._paused or self.is_closing():
             return
         self._paused = False
-        if self._state != self._OPEN or self._rop is not None:
+        if self._state is not _OPEN or self._rop is not None:
             return
         if self._conn.pending():
             self._loop.call_soon(self._start_reading)  # buffered: no fd event will come
@@ -460,7 +509,7 @@ class S2NTransport(asyncio.Transport):
             self._start_reading_on_fd()
 
     def _start_reading_on_fd(self) -> None:
-        if self._rop is not None or self._closing or self._eof or self._paused:
+        if self._rop is not None or self._eof or self._paused or self._state is not _OPEN:
             return
         op = self._rop = _Op(self._reading(), self._on_reading_done)
         op.wait = _R  # the generator starts with a recv once the fd is readable
@@ -473,7 +522,7 @@ class S2NTransport(asyncio.Transport):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if self._eof_requested:
             raise RuntimeError("Cannot call write() after write_eof()")
-        if self._closing:
+        if self._state is not _OPEN and self._state is not _HANDSHAKING:
             if self._conn_lost >= _LOG_THRESHOLD:
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
@@ -484,7 +533,7 @@ class S2NTransport(asyncio.Transport):
             return
         self._wq.append(data)
         self._wsize += len(data)
-        if self._wop is None and self._state == self._OPEN:
+        if self._wop is None and self._state is _OPEN:
             self._start_writing()
         self._maybe_pause_protocol()
 
@@ -513,7 +562,7 @@ class S2NTransport(asyncio.Transport):
                 q[0] = memoryview(data)[n:]
             if self._protocol_paused and self._wsize <= self._low:
                 self._resume_protocol()
-        if (self._eof_requested or self._closing) and not self._eof_sent:
+        if (self._eof_requested or self._state is not _OPEN) and not self._eof_sent:
             self._eof_sent = True
             yield from _io.close_notify(conn)
         return None
@@ -531,9 +580,11 @@ class S2NTransport(asyncio.Transport):
         return data
 
     def _on_writing_done(self, _: Any) -> None:
-        if self._closing:
-            if self._state != self._CLOSED:
-                self._release(None, graceful=True)
+        state = self._state
+        if state is _CLOSING:  # flushed, close_notify sent: done
+            self._release(None, graceful=True)
+        elif state is not _OPEN:
+            return  # (BROKEN and CLOSED cancel the write loop: not reached)
         elif self._wq:  # written from a protocol callback after the loop ended
             self._start_writing()
         elif self._eof_sent and self._eof:
@@ -581,10 +632,10 @@ class S2NTransport(asyncio.Transport):
 
     def can_write_eof(self) -> bool:
         """TLS 1.3 has half-close (close_notify, then keep reading); TLS 1.2 has not."""
-        return self._state == self._OPEN and self._tls13
+        return self._state is _OPEN and self._tls13
 
     def write_eof(self) -> None:
-        if self._eof_requested or self._closing:
+        if self._eof_requested or self.is_closing():
             return
         if not self.can_write_eof():
             raise NotImplementedError("half-close needs TLS 1.3")
@@ -595,17 +646,17 @@ class S2NTransport(asyncio.Transport):
     # closing
 
     def is_closing(self) -> bool:
-        return self._closing
+        return self._state is not _OPEN and self._state is not _HANDSHAKING
 
     def close(self) -> None:
         """Flush, send close_notify, close the socket (bounded by shutdown_timeout)."""
-        if self._closing:
-            return
-        self._closing = True
-        if self._state == self._HANDSHAKING:
+        state = self._state
+        if state is _HANDSHAKING:
             self._error(ConnectionAbortedError("transport closed during the TLS handshake"))
             return
-        self._state = self._CLOSING
+        if state is not _OPEN:  # closing, broken or closed already
+            return
+        self._set_state(_CLOSING)
         self._cancel(self._rop)
         if self._shutdown_timeout is not None:
             self._shutdown_timer = self._loop.call_later(self._shutdown_timeout, self._on_shutdown_timeout)
@@ -616,28 +667,25 @@ class S2NTransport(asyncio.Transport):
 
     def _on_shutdown_timeout(self) -> None:
         self._shutdown_timer = None
-        if self._state != self._CLOSED:
+        if self._state is _CLOSING:
             logger.info("%r: close did not finish within %s s; aborting", self, self._shutdown_timeout)
             self._release(None, graceful=False)
 
     def abort(self) -> None:
         """Close the socket now: no flush, no close_notify."""
-        if self._state == self._CLOSED:
+        if self._state is _CLOSED:
             return
-        self._closing = True
-        if self._state == self._HANDSHAKING:
+        if self._state is _HANDSHAKING:
             self._fail_handshake(ConnectionAbortedError("transport aborted during the TLS handshake"))
         self._release(None, graceful=False)
 
     def _error(self, exc: BaseException) -> None:
         """A fatal error: tell the protocol (or the waiter) now; close the
         socket after the blinding delay s2n-tls asks for."""
-        if self._state == self._CLOSED or self._failed:
-            return
-        self._failed = True
-        handshaking = self._state == self._HANDSHAKING or self._waiter is not None
-        self._closing = True
-        self._state = self._CLOSING
+        if self._state is _BROKEN or self._state is _CLOSED:
+            return  # a broken stream stays broken: the first error is the one reported
+        handshaking = self._state is _HANDSHAKING or self._waiter is not None
+        lost = self._set_state(_BROKEN)
         self._cancel(self._rop)
         self._cancel(self._wop)
         if self._shutdown_timer is not None:
@@ -649,7 +697,8 @@ class S2NTransport(asyncio.Transport):
             self._fail_handshake(exc)
         else:
             self._log_error(exc, "fatal error")
-        self._notify_lost(exc)  # if connection_made() was called
+        if lost:
+            self._loop.call_soon(self._call_connection_lost, exc)
         self._wop = op = _Op(_io.blinding_delay(self._conn), lambda _: self._release(exc, graceful=False))
         self._run(op)
 
@@ -673,11 +722,6 @@ class S2NTransport(asyncio.Transport):
                 "message": f"s2n.asyncio: {what}", "exception": exc,
                 "transport": self, "protocol": self._protocol})
 
-    def _notify_lost(self, exc: Optional[BaseException]) -> None:
-        if self._protocol_connected and not self._lost_called:
-            self._lost_called = True
-            self._loop.call_soon(self._call_connection_lost, exc)
-
     def _call_connection_lost(self, exc: Optional[BaseException]) -> None:
         try:
             self._protocol.connection_lost(exc)  # type: ignore[union-attr]
@@ -687,10 +731,9 @@ class S2NTransport(asyncio.Transport):
 
     def _release(self, exc: Optional[BaseException], graceful: bool) -> None:
         """Close the socket, free the s2n Connection, then connection_lost."""
-        if self._state == self._CLOSED:
+        if self._state is _CLOSED:
             return
-        self._state = self._CLOSED
-        self._closing = True
+        lost = self._set_state(_CLOSED)
         self._cancel(self._rop)
         self._cancel(self._wop)
         for timer in (self._handshake_timer, self._shutdown_timer):
@@ -716,7 +759,8 @@ class S2NTransport(asyncio.Transport):
         if self._server is not None:
             self._server._detach(self)
             self._server = None
-        self._notify_lost(exc)
+        if lost:
+            self._loop.call_soon(self._call_connection_lost, exc)
 
     def __del__(self, _warn=warnings.warn) -> None:
         sock = getattr(self, "_sock", None)
