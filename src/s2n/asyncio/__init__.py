@@ -30,11 +30,13 @@ once, on leaving OPEN/CLOSING, and only if connection_made() was.
 Per connection: self-service blinding (s2n-tls's built-in blinding would
 sleep 10-30 s inside the event loop's thread), `prefer_throughput()` and recv
 buffering. With recv buffering s2n-tls may hold records the fd no longer
-signals, so the read loop calls `recv_into` until both s2n-tls
-(`Connection.pending()`) and the kernel (FIONREAD, far cheaper than a recv
-that ends in BlockedError) are empty; the records it got are handed to the
-protocol in one `data_received()` call (a memoryview for
+signals, so the read loop calls `recv_into` until s2n-tls reports BLOCKED
+(the layers' nb path returns it as a negative number, not an exception; a
+recv that finds records buffered makes no syscall); the records it got are
+handed to the protocol in one `data_received()` call (a memoryview for
 StreamReaderProtocol, which copies it at once; bytes for other protocols).
+`write()` with nothing queued sends at once, without a step generator; only
+what s2n-tls could not take is queued for the write loop.
 Reading starts right after the handshake and after `resume_reading()`
 without waiting for the fd when `pending()` says s2n-tls holds data.
 

@@ -407,51 +407,37 @@ class S2NTransport(asyncio.Transport):
         self._run(op)
 
     def _reading(self):
-        """The read loop, a step generator: recv until s2n-tls and the socket
-        are both empty, batching records into one data_received() call; stop
-        when paused, at EOF or on close. Returns True at EOF."""
+        """The read loop, a step generator: recv until s2n-tls reports
+        BLOCKED (a negative number from the nb path: no exception, and with
+        recv buffering no syscall until its buffer is empty), batching the
+        records into one data_received() call; stop when paused, at EOF or
+        on close. Returns True at EOF."""
         conn = self._conn
-        fd = self._fd
-        arg = self._ioctl_arg
+        recv = conn._recv_data_into
+        blocked_as = _io._B
         buf = _read_buffer()  # shared: everything in it is delivered before any yield
         view = memoryview(buf)
         batch_limit = len(buf) - _MAX_PLAINTEXT
-        recv_into = _io.recv_into
         while True:
             off = 0
-            eof = drained = False
+            eof = False
+            step = None
             while True:
-                steps = recv_into(conn, view[off:] if off else buf)
                 try:
-                    try:
-                        n = next(steps)  # StopIteration carries the count
-                    except StopIteration as done:
-                        n = done.value
-                    else:  # blocked: deliver what we have, then wait as the step says
-                        step, n = n, None
-                        if off:
-                            # the batch goes out now; the retry (a recv has no
-                            # same-buffer rule) starts again at the buffer's head
-                            steps.close()
-                            self._deliver(view, off)
-                            off = 0
-                            if self._paused or self._state is not _OPEN:
-                                return False
-                            steps = recv_into(conn, buf)
-                        yield step
-                        n = yield from steps
+                    n = recv(view[off:] if off else buf, 0, True)
                 except ClosedError:
                     self._extra["ragged_eof"] = True
                     eof = True
                     break
-                if not n:
+                if n > 0:
+                    off += n
+                    if off > batch_limit:
+                        break  # deliver this batch, then go on at once
+                elif n == 0:
                     eof = True  # close_notify
                     break
-                off += n
-                if off > batch_limit:
-                    break
-                if not conn.pending() and not _readable_bytes(fd, arg):
-                    drained = True
+                else:
+                    step = blocked_as[-n]
                     break
             if off:
                 self._deliver(view, off)
@@ -459,10 +445,11 @@ class S2NTransport(asyncio.Transport):
                 return True
             if self._paused or self._state is not _OPEN:
                 return False
-            if drained or (not conn.pending() and not _readable_bytes(fd, arg)):
-                # idle until the peer writes: the IO buffers (~35 KiB) need not wait too
-                conn.release_buffers_if_idle()
-                yield _R  # recv would only raise BlockedError: wait for the fd first
+            if step is not None:
+                if step is _R:
+                    # idle until the peer writes: the IO buffers (~35 KiB) need not wait too
+                    conn.release_buffers_if_idle()
+                yield step
 
     def _deliver(self, view: memoryview, n: int) -> None:
         protocol = self._protocol
@@ -527,10 +514,40 @@ class S2NTransport(asyncio.Transport):
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
-        if type(data) is not bytes:
-            data = bytes(data)  # the caller may reuse its buffer once write() returns
         if not data:
             return
+        if self._wop is None and self._state is _OPEN and not self._wq:
+            if type(data) is memoryview and (data.ndim != 1 or data.itemsize != 1):
+                data = bytes(data)  # counts below are in bytes
+            # Nothing queued (the write loop runs while anything is): send
+            # at once, without a step generator. Most writes end here.
+            try:
+                n = self._conn._send_data(data, True)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - becomes the connection's error
+                self._error(exc)
+                return
+            size = len(data)
+            if n >= size:
+                return
+            # The rest waits in the queue (a copy: the caller may reuse its
+            # buffer once write() returns). After BLOCKED, s2n-tls wants the
+            # same bytes again: the write loop retries them first, unjoined.
+            if n > 0:
+                rest = bytes(memoryview(data)[n:])
+                blocked = None
+            else:
+                rest = data if type(data) is bytes else bytes(data)
+                blocked = _io._B[-n]
+            self._wq.append(rest)
+            self._wsize += len(rest)
+            self._wop = op = _Op(self._writing(blocked), self._on_writing_done)
+            self._run(op)
+            self._maybe_pause_protocol()
+            return
+        if type(data) is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer once write() returns
         self._wq.append(data)
         self._wsize += len(data)
         if self._wop is None and self._state is _OPEN:
@@ -544,17 +561,23 @@ class S2NTransport(asyncio.Transport):
         self._wop = op = _Op(self._writing(), self._on_writing_done)
         self._run(op)
 
-    def _writing(self):
+    def _writing(self, blocked: Optional[Blocked] = None):
         """The write loop, a step generator: send the queue (after a partial
-        send, only the rest: `_io.send`), then close_notify if asked."""
+        send, only the rest: `_io.send`), then close_notify if asked.
+        `blocked`: what the first send, made by write(), reported; q[0] is
+        then retried as it is (s2n-tls wants the same bytes after BLOCKED)."""
         conn = self._conn
         q = self._wq
         send = _io.send
         while q:
             data = q[0]
-            if len(q) > 1 and len(data) < _JOIN_LIMIT:
-                data = self._join_queued()
-            n = yield from send(conn, data)
+            if blocked is not None:
+                n = yield from send(conn, data, blocked)
+                blocked = None
+            else:
+                if len(q) > 1 and len(data) < _JOIN_LIMIT:
+                    data = self._join_queued()
+                n = yield from send(conn, data)
             self._wsize -= n
             if n >= len(data):
                 q.popleft()
@@ -658,12 +681,14 @@ class S2NTransport(asyncio.Transport):
             return
         self._set_state(_CLOSING)
         self._cancel(self._rop)
-        if self._shutdown_timeout is not None:
-            self._shutdown_timer = self._loop.call_later(self._shutdown_timeout, self._on_shutdown_timeout)
         if self._wop is None:
             self._start_writing()  # the write loop ends with close_notify
         else:
             self._sync_fd()
+        # Most closes finish right here (nothing queued, close_notify taken
+        # by the socket at once): only one that has to wait gets a timer.
+        if self._state is _CLOSING and self._shutdown_timeout is not None:
+            self._shutdown_timer = self._loop.call_later(self._shutdown_timeout, self._on_shutdown_timeout)
 
     def _on_shutdown_timeout(self) -> None:
         self._shutdown_timer = None
