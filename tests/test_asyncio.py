@@ -1137,3 +1137,243 @@ def test_hostname_resolution_and_local_addr(pki):
             await close_server(server)
 
     run(main())
+
+
+# the transport's state machine: transitions that no other test names
+
+
+from s2n.asyncio._transport import _TRANSITIONS, State  # noqa: E402
+
+
+class Recording(s2n_asyncio.S2NTransport):
+    """Records every state it enters."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.history = []
+        super().__init__(*args, **kwargs)
+
+    def _set_state(self, new):
+        self.history.append(new)
+        return super()._set_state(new)
+
+
+class Counting(asyncio.Protocol):
+    """Counts the protocol callbacks; `lost_event` is set by connection_lost."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.lost = []
+        self.transport = None
+        self.made_event = asyncio.Event()
+        self.lost_event = asyncio.Event()
+
+    def connection_made(self, transport) -> None:
+        self.made += 1
+        self.transport = transport
+        self.made_event.set()
+
+    def connection_lost(self, exc) -> None:
+        self.lost.append(exc)
+        self.lost_event.set()
+
+
+def never_called():
+    raise AssertionError("the protocol factory must not run before the handshake is done")
+
+
+def handshaking_transport(pki, mode, waiter=None):
+    """A transport on one end of a socketpair whose other end stays silent:
+    it stays HANDSHAKING until the test acts."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.settimeout(10)
+    config = server_config(pki) if mode == s2n.Mode.SERVER else client_config(pki)
+    conn = s2n_asyncio._new_connection(mode, config, a, "localhost" if mode == s2n.Mode.CLIENT else None)
+    t = Recording(asyncio.get_running_loop(), a, conn, never_called, waiter=waiter)
+    return t, a, b
+
+
+def test_state_transition_table():
+    assert set(_TRANSITIONS) == set(State)
+    assert _TRANSITIONS[State.CLOSED] == frozenset()
+    assert _TRANSITIONS[State.BROKEN] == {State.CLOSED}  # a broken stream stays broken
+    for targets in _TRANSITIONS.values():
+        assert State.HANDSHAKING not in targets  # nothing goes back
+    assert State.OPEN not in _TRANSITIONS[State.CLOSING]
+
+
+def test_invalid_transition_is_refused(pki):
+    async def main():
+        t, a, b = handshaking_transport(pki, s2n.Mode.SERVER)
+        with b:
+            with pytest.raises(RuntimeError, match="HANDSHAKING -> CLOSING"):
+                t._set_state(State.CLOSING)
+            assert t._state is State.HANDSHAKING
+            t.abort()
+            with pytest.raises(RuntimeError, match="CLOSED -> OPEN"):
+                t._set_state(State.OPEN)
+
+    run(main())
+
+
+def test_abort_during_handshake(pki):
+    """Server side, peer silent: abort() goes straight to CLOSED, closes the
+    socket, and no protocol is ever made (so no connection_lost either)."""
+    async def main():
+        t, a, b = handshaking_transport(pki, s2n.Mode.SERVER)
+        with b:
+            assert t._state is State.HANDSHAKING and not t.is_closing() and t.is_reading()
+            t.abort()
+            assert t.history == [State.CLOSED] and t.is_closing()
+            assert a.fileno() == -1
+            assert b.recv(10) == b""  # the peer sees the close at once
+            t.abort()  # again: nothing
+            t.close()
+            assert t.history == [State.CLOSED]
+            await asyncio.sleep(0)  # a connection_lost would have been scheduled by now
+            assert t.get_protocol() is None
+
+    run(main())
+
+
+def test_abort_during_client_handshake_fails_the_waiter(pki):
+    async def main():
+        waiter = asyncio.get_running_loop().create_future()
+        t, a, b = handshaking_transport(pki, s2n.Mode.CLIENT, waiter)
+        with b:
+            assert b.recv(5)[:1] == b"\x16"  # the ClientHello went out at once
+            t.abort()
+            with pytest.raises(ConnectionAbortedError):
+                await asyncio.wait_for(waiter, 10)
+            assert t.history == [State.CLOSED]
+
+    run(main())
+
+
+def test_close_during_handshake_breaks_then_closes(pki):
+    """close() before the handshake is done is a failed handshake: BROKEN
+    (the waiter gets ConnectionAbortedError), then CLOSED once the blinding
+    delay (none here) is over. Closing again changes nothing."""
+    async def main():
+        waiter = asyncio.get_running_loop().create_future()
+        t, a, b = handshaking_transport(pki, s2n.Mode.CLIENT, waiter)
+        with b:
+            t.close()
+            assert t.is_closing()
+            with pytest.raises(ConnectionAbortedError):
+                await asyncio.wait_for(waiter, 10)
+            assert t.history == [State.BROKEN, State.CLOSED]
+            t.close()
+            t.abort()
+            assert t.history == [State.BROKEN, State.CLOSED]
+
+    run(main())
+
+
+async def connected_transport(pki, port):
+    """A client S2NTransport with a Counting protocol."""
+    loop = asyncio.get_running_loop()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    conn = s2n_asyncio._new_connection(s2n.Mode.CLIENT, client_config(pki), sock, "localhost")
+    protocol = Counting()
+    waiter = loop.create_future()
+    t = Recording(loop, sock, conn, lambda: protocol, waiter=waiter)
+    await asyncio.wait_for(waiter, 10)
+    return t, protocol
+
+
+def test_close_during_close_and_connection_lost_once(pki):
+    """close() while a close is flushing is a no-op; abort() then cuts it
+    short. connection_lost runs exactly once, with None, in both cases."""
+    go = None
+
+    async def handler(reader, writer):
+        await go.wait()  # read nothing until told: the client's close cannot finish
+        await echo_handler(reader, writer)
+
+    async def main():
+        nonlocal go
+        go = asyncio.Event()
+        server = await s2n_asyncio.start_server(handler, sock=small_buffer_listener(),
+                                                config=server_config(pki))
+        try:
+            for second in ("close", "abort"):
+                t, protocol = await connected_transport(pki, port_of(server))
+                assert t.history == [State.OPEN] and protocol.made == 1
+                t.write(os.urandom(8 << 20))  # more than the socket buffers hold
+                t.close()
+                assert t._state is State.CLOSING and t.is_closing() and not t.can_write_eof()
+                getattr(t, second)()
+                if second == "close":
+                    assert t._state is State.CLOSING
+                    go.set()  # the server reads now: the flush, then close_notify, ends
+                else:
+                    assert t._state is State.CLOSED
+                await asyncio.wait_for(protocol.lost_event.wait(), 20)
+                t.close()
+                t.abort()
+                await asyncio.sleep(0)
+                assert t.history == [State.OPEN, State.CLOSING, State.CLOSED]
+                assert protocol.lost == [None] and protocol.made == 1
+        finally:
+            go.set()
+            await close_server(server)
+
+    run(main())
+
+
+def test_error_while_open_breaks_and_write_after_broken_is_ignored(pki):
+    """A bad record after the handshake: OPEN -> BROKEN, connection_lost(exc)
+    at once; the socket stays open for the blinding delay. While BROKEN,
+    write()/close()/write_eof()/pause/resume change nothing; abort() closes
+    at once, and connection_lost is not called again."""
+    protocols = []
+    made = None
+
+    def factory():
+        protocols.append(Counting())
+        made.set()  # connection_made follows at once
+        return protocols[-1]
+
+    async def main():
+        nonlocal made
+        made = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.setblocking(False)
+        config = blinding_server_config(pki, seconds=30)
+        server = s2n_asyncio.Server(loop, [lsock], factory, config, 100, 60.0, 30.0)
+        server._start_serving()
+        try:
+            client = await sans_io_client(pki, port_of(server))
+            with client.sock:
+                await client.handshake()
+                await loop.sock_sendall(client.sock, client.outgoing.read())
+                await asyncio.wait_for(made.wait(), 10)
+                protocol = protocols[0]
+                t = protocol.transport
+                await loop.sock_sendall(client.sock, b"\x17\x03\x03\x00\x40" + os.urandom(64))
+                await asyncio.wait_for(protocol.lost_event.wait(), 10)
+                assert isinstance(protocol.lost[0], s2n.S2NError)
+                assert t._state is State.BROKEN and t.is_closing() and not t.is_reading()
+                for _ in range(10):
+                    t.write(b"after broken")  # ignored (and logged after a few), not raised
+                assert t.get_write_buffer_size() == 0
+                t.write_eof()
+                t.pause_reading()
+                t.resume_reading()
+                t.close()
+                assert t._state is State.BROKEN  # still waiting out the blinding delay
+                t.abort()
+                assert t._state is State.CLOSED
+                while await asyncio.wait_for(loop.sock_recv(client.sock, 4096), 10):
+                    pass  # (an alert, maybe) then EOF: closed now, not after 10-30 s
+                await asyncio.sleep(0)
+                assert protocol.lost == [protocol.lost[0]] and protocol.made == 1
+        finally:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), 10)
+
+    run(main())

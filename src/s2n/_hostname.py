@@ -10,6 +10,7 @@ the entry's type in the leaf certificate right after it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Optional
 
@@ -18,6 +19,7 @@ from ._lib import lib
 from .connection import Connection
 
 
+@functools.lru_cache(maxsize=1024)  # a client connects to the same few names again and again
 def ip_literal(host: str) -> Optional[bytes]:
     """The packed address if `host` is an IP literal, else None."""
     if host[-1:].isalpha() and ":" not in host:
