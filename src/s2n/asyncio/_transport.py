@@ -15,7 +15,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .. import _hostname, _io
-from .._enums import Blocked, Blinding, Mode, ProtocolVersion
+from .._enums import Blocked, Mode, ProtocolVersion
 from .._errors import ClosedError, S2NError
 from ..config import Config
 from ..connection import Connection
@@ -414,6 +414,7 @@ class S2NTransport(asyncio.Transport):
         on close. Returns True at EOF."""
         conn = self._conn
         recv = conn._recv_data_into
+        fd = self._sock.fileno()
         blocked_as = _io._B
         buf = _read_buffer()  # shared: everything in it is delivered before any yield
         view = memoryview(buf)
@@ -424,7 +425,7 @@ class S2NTransport(asyncio.Transport):
             step = None
             while True:
                 try:
-                    n = recv(view[off:] if off else buf, 0, True)
+                    n = recv(view[off:] if off else buf, 0, True, fd, 0)  # fd: and the records buffered
                 except ClosedError:
                     self._extra["ragged_eof"] = True
                     eof = True
@@ -818,14 +819,10 @@ def _discard_input(sock: socket.socket, arg: array.array, limit: int = 1 << 20) 
 
 def _new_connection(mode: Mode, config: Config, sock: socket.socket,
                     server_hostname: Optional[str] = None) -> Connection:
-    conn = Connection(mode, config)
+    conn = Connection._for_fd(mode, config, sock, _hostname.sni(server_hostname))
     try:
-        conn.set_blinding(Blinding.SELF_SERVICE)
-        conn.prefer_throughput()
-        conn.set_recv_buffering(True)
         if server_hostname:
-            _hostname.expect(conn, server_hostname)
-        conn.set_fd(sock)
+            _hostname.expect(conn, server_hostname, set_sni=False)
     except BaseException:
         conn.free()
         raise
