@@ -41,6 +41,12 @@ def c_string(value: Union[str, bytes], what: str) -> bytes:
     return data
 
 
+# s2n-tls's default send buffer holds one record: a large send() makes one
+# write(2) per 16 KiB record. Four records per write nearly double bulk
+# throughput for 256 KiB writes; a send() still flushes before it returns.
+SEND_BUFFER = 64 * 1024
+
+
 def _free_config(ptr, chains: list, _cfree=lib.s2n_config_free,
                  _kfree=lib.s2n_cert_chain_and_key_free) -> None:
     """ffi.gc destructor: the config first, then the chains it borrowed."""
@@ -71,6 +77,7 @@ class Config:
         self._has_callbacks = False
         self._verify_host: Optional[_callbacks.Handle] = None
         self._ticket_cb: Optional[_callbacks.Handle] = None
+        check(lib.s2n_config_set_send_buffer_size(ptr, SEND_BUFFER))
 
     def _mutable(self):
         if self._frozen:
