@@ -116,7 +116,8 @@ class TLSSocket:
         if server_side and server_hostname:
             raise ValueError("server_hostname is for clients")
         self._sock = sock
-        self._timeout: Optional[float] = _raw.gettimeout(sock)
+        self._fd = _raw.fileno(sock)
+        self.settimeout(_raw.gettimeout(sock))
         self.server_side = server_side
         self.server_hostname = server_hostname
         self.suppress_ragged_eofs = suppress_ragged_eofs
@@ -248,11 +249,6 @@ class TLSSocket:
         timeout = self._timeout
         return None if timeout is None else time.monotonic() + timeout
 
-    def _c_wait_ms(self, reading: bool) -> int:
-        """How long an attempt may wait in C."""
-        bound = IDLE_MS if reading else C_WAIT_MS
-        timeout = self._timeout
-        return bound if timeout is None else min(bound, int(timeout * 1000))
 
     def _retry(self, call, args: tuple, blocked: int, deadline: Optional[float],
                reading: bool = False):
@@ -265,8 +261,8 @@ class TLSSocket:
         taxes bulk and round trips."""
         if reading:
             self.connection.release_buffers_if_idle()
-        fd = self._sock.fileno()
-        c_wait = self._c_wait_ms(reading)
+        fd = self._fd
+        c_wait = self._rwait if reading else self._wwait
         try:
             while True:
                 poll = self._polls.get(blocked)
@@ -297,7 +293,7 @@ class TLSSocket:
                 self._handshake_started = True
                 try:
                     deadline = self._deadline()
-                    blocked = conn._negotiate(True, self._sock.fileno(), self._c_wait_ms(False))
+                    blocked = conn._negotiate(True, self._fd, self._wwait)
                     if blocked:
                         self._retry(self._negotiate_step, (), blocked, deadline)
                 except IOError:
@@ -329,8 +325,9 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
-            deadline = self._deadline()
-            n = conn._send_data(data, True, self._sock.fileno(), self._c_wait_ms(False))
+            timeout = self._timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            n = conn._send_data(data, True, self._fd, self._wwait)
             if n >= 0:
                 return n
             return self._retry(conn._send_data, (data,), -n, deadline)  # type: ignore[no-any-return]
@@ -352,9 +349,10 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
-            deadline = self._deadline()
-            fd = self._sock.fileno()
-            n = conn._send_data(view, True, fd, self._c_wait_ms(False))
+            timeout = self._timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            fd = self._fd
+            n = conn._send_data(view, True, fd, self._wwait)
             while True:
                 if n < 0:
                     n = self._retry(conn._send_data, (view,), -n, deadline)
@@ -362,7 +360,7 @@ class TLSSocket:
                     return
                 view = memoryview(view)[n:]  # s2n-tls took a part, then blocked
                 self._wait_ms(deadline, Blocked.ON_WRITE)  # time left?
-                n = conn._send_data(view, True, fd, self._c_wait_ms(False))
+                n = conn._send_data(view, True, fd, self._wwait)
         finally:
             lock.release()
             if self._closed:
@@ -373,8 +371,9 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
-            deadline = self._deadline()
-            data = conn._recv_data(bufsize, True, self._sock.fileno(), self._c_wait_ms(True))
+            timeout = self._timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            data = conn._recv_data(bufsize, True, self._fd, self._rwait)
             if type(data) is not int:
                 return data  # type: ignore[return-value]
             return self._retry(conn._recv_data, (bufsize,), -data, deadline,  # type: ignore[no-any-return]
@@ -393,8 +392,9 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
-            deadline = self._deadline()
-            n = conn._recv_data_into(buffer, nbytes, True, self._sock.fileno(), self._c_wait_ms(True))
+            timeout = self._timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            n = conn._recv_data_into(buffer, nbytes, True, self._fd, self._rwait)
             if n >= 0:
                 return n
             return self._retry(conn._recv_data_into, (buffer, nbytes), -n,  # type: ignore[no-any-return]
@@ -448,7 +448,10 @@ class TLSSocket:
     def settimeout(self, value: Optional[float]) -> None:
         if value is not None and value < 0:
             raise ValueError("timeout must be >= 0 or None")
-        self._timeout = None if value is None else float(value)
+        self._timeout = timeout = None if value is None else float(value)
+        # How long an attempt may wait in C, reading and otherwise.
+        self._rwait = IDLE_MS if timeout is None else min(IDLE_MS, int(timeout * 1000))
+        self._wwait = C_WAIT_MS if timeout is None else min(C_WAIT_MS, int(timeout * 1000))
 
     def gettimeout(self) -> Optional[float]:
         return self._timeout
