@@ -278,8 +278,11 @@ def build_macros(s2n_src: Path) -> list:
 
 # --- step 3: the cffi extension ----------------------------------------------
 
-CDEF = (ROOT / "src" / "s2n" / "_cdef.h").read_text()
-C_SOURCE = (ROOT / "src" / "s2n" / "_glue.c").read_text()
+# The declarations cffi sees and our C: `_cdef.h`/`_glue.c`, then one
+# `_cdef_<feature>.h`/`_glue_<feature>.c` pair per feature, in name order.
+_SRC = ROOT / "src" / "s2n"
+CDEF = "\n".join(p.read_text() for p in [_SRC / "_cdef.h", *sorted(_SRC.glob("_cdef_*.h"))])
+C_SOURCE = "\n".join(p.read_text() for p in [_SRC / "_glue.c", *sorted(_SRC.glob("_glue_*.c"))])
 
 
 def _link_settings(extra_macros: list = ()) -> dict:
