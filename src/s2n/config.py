@@ -253,6 +253,8 @@ class Config:
         check(lib.s2n_config_set_initial_ticket_count(self._mutable(), int(count)))
 
     def set_send_buffer_size(self, size: int) -> None:
+        """Bytes s2n-tls may buffer before it writes (several records per
+        write(2)). Config() sets 64 KiB; s2n-tls's own default is one record."""
         check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))
 
 
