@@ -502,3 +502,35 @@ def test_getters_and_half_close_do_not_wait_for_a_blocked_reader_or_writer(pki):
     finally:
         cli.close()
         srv.close()
+
+
+def test_layer_recv_takes_every_buffered_record_connection_recv_one(pki):
+    """TLSSocket's recv returns the records s2n-tls already holds in one call
+    (as recv_multi_record would); Connection.recv keeps s2n-tls's one record."""
+    import array
+    import fcntl
+    import select
+    import termios
+
+    def arrived(sock, n):
+        buf = array.array("i", [0])
+        for _ in range(2000):  # bounded: loopback delivers in microseconds
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
+            if buf[0] >= n:
+                return True
+            select.select([sock], [], [], 0.01)
+        return False
+
+    srv, cli = _connected_pair(pki)
+    try:
+        for _ in range(3):
+            srv.sendall(b"x" * 100)  # three records of 100 + 22 bytes
+        assert arrived(cli._sock, 3 * 122)
+        assert cli.recv(1000) == b"x" * 300
+        for _ in range(3):
+            srv.sendall(b"y" * 100)
+        assert arrived(cli._sock, 3 * 122)
+        assert cli.connection.recv(1000) == b"y" * 100
+    finally:
+        srv.close()
+        cli.close()
