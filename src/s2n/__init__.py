@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Dict
 
 from ._enums import AlertBehavior, Blinding, Blocked, ClientAuth, ErrorType, Mode, ProtocolVersion
+from ._enums import RenegotiateResponse, SerializationVersion
 from ._errors import (
     AlertError,
     BlockedError,
@@ -63,4 +64,5 @@ __all__ = [
     "ClosedError", "Config", "Connection", "ErrorType", "InternalError", "MemoryBIO", "Mode",
     "ProtocolError", "ProtocolVersion", "S2NError", "TLSSocket", "UsageError", "WantReadError",
     "WantWriteError", "__version__", "version_info", "wrap_socket",
+    "RenegotiateResponse", "SerializationVersion",
 ]

@@ -70,3 +70,18 @@ _VERSION_NAMES = {
 
 for _enum in (Mode, Blocked, ErrorType, AlertBehavior, Blinding, ClientAuth, ProtocolVersion):
     _enum.__module__ = "s2n"
+
+
+class SerializationVersion(enum.IntEnum):
+    NONE = 0
+    V1 = 1
+
+
+class RenegotiateResponse(enum.IntEnum):
+    IGNORE = 0
+    REJECT = 1
+    ACCEPT = 2
+
+
+for _enum in (SerializationVersion, RenegotiateResponse):
+    _enum.__module__ = "s2n"

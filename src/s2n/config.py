@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import threading
 from typing import Any, Callable, Iterable, List, Optional, Union
 
-from . import _callbacks
-from ._enums import AlertBehavior, ClientAuth
+from . import _callbacks, _legacy
+from ._enums import AlertBehavior, ClientAuth, RenegotiateResponse, SerializationVersion
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
 
@@ -257,6 +258,35 @@ class Config:
         write(2)). Config() sets 64 KiB; s2n-tls's own default is one record."""
         check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))
 
+    # --- legacy peers and moving connections (issue 12) ---
+
+    def send_max_fragment_length(self, size: int) -> None:
+        """Client: ask the server for records of at most `size` bytes (512,
+        1024, 2048 or 4096; RFC 6066). Some servers ignore it."""
+        check(lib.s2n_config_send_max_fragment_length(self._mutable(), _legacy.max_frag_code(size)))
+
+    def accept_max_fragment_length(self) -> None:
+        """Server: honour a client's maximum fragment length request."""
+        check(lib.s2n_config_accept_max_fragment_length(self._mutable()))
+
+    def set_serialization_version(self, version: SerializationVersion) -> None:
+        """Allow `Connection.serialize()` for connections made from now on
+        (they must be set up before their handshake). INSECURE if the
+        serialized bytes are stored or sent without encryption and a MAC:
+        they hold the connection's keys."""
+        check(lib.s2n_config_set_serialization_version(self._mutable(), SerializationVersion(version)))
+
+    def set_renegotiate_request_cb(self, fn: Callable[[Any], RenegotiateResponse]) -> None:
+        """Client, TLS 1.2: `fn(conn) -> RenegotiateResponse` decides what a
+        server's renegotiation request (HelloRequest) gets. Without it s2n-tls
+        ignores such requests. On ACCEPT, finish the receive in progress, then
+        `conn.renegotiate_wipe()` and `conn.renegotiate()` until it returns None."""
+        ptr = self._mutable()
+        cb = _callbacks.Handle(fn, "renegotiate request callback")
+        check(lib.s2n_config_set_renegotiate_request_cb(ptr, lib.py_renegotiate_trampoline, cb.handle))
+        self._renegotiate_cb = cb
+        self._has_callbacks = True
+
 
 Config.__module__ = "s2n"
 
@@ -271,5 +301,7 @@ def _locked(fn: Callable) -> Callable:
 
 # Two threads configuring one Config must not interleave inside s2n-tls, and a
 # Connection freezing it (Connection.set_config) waits for a running setter.
-for _name in ['add_cert_chain_and_key', 'set_verification_ca_location', 'add_pem_to_trust_store', 'load_system_certs', 'disable_x509_verification', 'set_verify_host_callback', 'set_cipher_preferences', 'set_protocol_preferences', 'set_alert_behavior', 'set_recv_multi_record', 'set_client_auth_type', 'set_session_tickets_onoff', 'set_max_blinding_delay', 'add_ticket_crypto_key', 'set_session_ticket_callback', 'set_client_hello_cb', 'set_key_log_cb', 'set_initial_ticket_count', 'set_send_buffer_size']:
-    setattr(Config, _name, _locked(getattr(Config, _name)))
+# Every public method takes the lock (an RLock: a setter may call another).
+for _name, _fn in list(vars(Config).items()):
+    if not _name.startswith("_") and inspect.isfunction(_fn):
+        setattr(Config, _name, _locked(_fn))

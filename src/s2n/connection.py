@@ -13,7 +13,7 @@ import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 from . import _callbacks
-from ._enums import Blinding, Mode, ProtocolVersion
+from ._enums import Blinding, Blocked, Mode, ProtocolVersion
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
@@ -818,6 +818,57 @@ class Connection:
             return out
         finally:
             lib.s2n_cert_chain_and_key_free(chain)
+
+    # --- legacy peers and moving connections (issue 12) ---
+
+    @_exclusive
+    def serialize(self, ptr) -> bytes:
+        """The established connection as bytes, to go on in another process
+        (`deserialize`). Needs Config.set_serialization_version before the
+        handshake, and no buffered data (not with recv buffering). INSECURE
+        unless you encrypt and MAC the bytes: they hold the session keys."""
+        length = ffi.new("uint32_t *")
+        check(lib.s2n_connection_serialization_length(ptr, length))
+        buf = ffi.new("uint8_t[]", length[0])
+        check(lib.s2n_connection_serialize(ptr, buf, length[0]))
+        return ffi.unpack(ffi.cast("char *", buf), length[0])
+
+    @_exclusive
+    def deserialize(self, ptr, data: bytes) -> None:
+        """Continue a serialized connection in this new one (same mode; its
+        Config set; no handshake). Getters say little afterwards: only the
+        keys travel. s2n-tls does not authenticate `data`."""
+        data = bytes(data)
+        check(lib.s2n_connection_deserialize(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
+        self._negotiated = True
+
+    @_exclusive
+    def renegotiate_wipe(self, ptr) -> None:
+        """Client, TLS 1.2: prepare a renegotiation the Config's renegotiate
+        request callback accepted. The receive that met the request must be
+        over and no data buffered. Connection settings other than IO (e.g.
+        blinding, server name) must be set again, as after wipe()."""
+        check(lib.s2n_renegotiate_wipe(ptr))
+
+    def renegotiate(self, max_app_data: int = _RECV_BUF - 64) -> Optional[bytes]:
+        """Run the new handshake after renegotiate_wipe(), like negotiate():
+        None once it is complete; BlockedError while it needs IO; bytes when
+        application data arrived in between (handle it, then call again)."""
+        if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
+            raise _reentrancy("renegotiate")
+        self._lock_both()
+        try:
+            ptr = self._conn()
+            buf = ffi.new("uint8_t[]", max(1, max_app_data))
+            got = ffi.new("ssize_t *")
+            rc = self._drive(lib.py_renegotiate, ptr, buf, max(1, max_app_data), got, nb=True)
+            if rc >= 0:
+                return None
+            if rc == -Blocked.ON_EARLY_DATA:  # S2N_BLOCKED_ON_APPLICATION_DATA
+                return ffi.unpack(ffi.cast("char *", buf), got[0])
+            raise self._fail(ptr)
+        finally:
+            self._unlock_both()
 
     def __repr__(self) -> str:
         state = "freed" if self._ptr is None else self._mode.name.lower()
