@@ -31,6 +31,7 @@ from .config import Config
 from .connection import Connection
 from .memory import MemoryBIO
 from .socket import TLSSocket, wrap_socket
+from ._client_hello import ClientHello, ClientHelloCbMode  # issue 12: client_hello
 
 __version__ = "0.1.0"
 
@@ -64,3 +65,4 @@ __all__ = [
     "ProtocolError", "ProtocolVersion", "S2NError", "TLSSocket", "UsageError", "WantReadError",
     "WantWriteError", "__version__", "version_info", "wrap_socket",
 ]
+__all__ += ["ClientHello", "ClientHelloCbMode"]  # issue 12: client_hello

@@ -70,3 +70,13 @@ _VERSION_NAMES = {
 
 for _enum in (Mode, Blocked, ErrorType, AlertBehavior, Blinding, ClientAuth, ProtocolVersion):
     _enum.__module__ = "s2n"
+
+
+class ClientHelloCbMode(enum.IntEnum):
+    """When the client hello callback decides (s2n_client_hello_cb_mode)."""
+
+    BLOCKING = 0  # before the callback returns
+    NONBLOCKING = 1  # later: Connection.client_hello_cb_done() resumes the handshake
+
+
+ClientHelloCbMode.__module__ = "s2n"
