@@ -1,26 +1,19 @@
 /* client_hello (issue 12). The s2n_client_hello lives inside the connection:
  * these helpers look it up afresh on every call and copy into buffers that
- * Python owns, so no Python object ever holds a pointer into it. */
-
-static struct s2n_client_hello *py_hello_get(struct s2n_connection *conn)
-{
-    struct s2n_client_hello *ch = s2n_connection_get_client_hello(conn);
-    if (ch == NULL) py_capture(S2N_NOT_BLOCKED);
-    return ch;
-}
-
-#define PY_HELLO_RC(expr) do { int rc_ = (expr); if (rc_ < 0) py_capture(S2N_NOT_BLOCKED); return rc_; } while (0)
+ * Python owns, so no Python object ever holds a pointer into it.
+ * On failure they return -1 right after the failing s2n call, s2n_errno
+ * untouched: Python's check() captures it (same thread, nothing in between). */
 
 static int py_hello_set_cb_mode(struct s2n_config *config, int mode)
 {
-    PY_HELLO_RC(s2n_config_set_client_hello_cb_mode(config, (s2n_client_hello_cb_mode) mode));
+    return s2n_config_set_client_hello_cb_mode(config, (s2n_client_hello_cb_mode) mode);
 }
 
-static int py_hello_cb_done(struct s2n_connection *conn) { PY_HELLO_RC(s2n_client_hello_cb_done(conn)); }
+static int py_hello_cb_done(struct s2n_connection *conn) { return s2n_client_hello_cb_done(conn); }
 
 static int py_hello_server_name_used(struct s2n_connection *conn)
 {
-    PY_HELLO_RC(s2n_connection_server_name_extension_used(conn));
+    return s2n_connection_server_name_extension_used(conn);
 }
 
 /* 1 while the ClientHello can be read, else 0 (no error recorded).
@@ -34,10 +27,10 @@ static int py_hello_available(struct s2n_connection *conn)
 }
 
 /* what: 0 raw message, 1 cipher suites, 2 extensions, 3 session id, 4 random.
- * out == NULL: the length. -1: error (captured). */
+ * out == NULL: the length. -1: error. */
 static ssize_t py_hello_blob(struct s2n_connection *conn, int what, uint8_t *out, uint32_t max_length)
 {
-    struct s2n_client_hello *ch = py_hello_get(conn);
+    struct s2n_client_hello *ch = s2n_connection_get_client_hello(conn);
     if (ch == NULL) return -1;
     ssize_t rc = -1;
     uint32_t n = 0;
@@ -63,66 +56,60 @@ static ssize_t py_hello_blob(struct s2n_connection *conn, int what, uint8_t *out
             break;
         default: return -1;
     }
-    if (rc < 0) py_capture(S2N_NOT_BLOCKED);
     return rc;
 }
 
 /* The first server name's length (copied to out when out != NULL); -1: none or error. */
 static int py_hello_server_name(struct s2n_connection *conn, uint8_t *out, uint16_t max_length)
 {
-    struct s2n_client_hello *ch = py_hello_get(conn);
+    struct s2n_client_hello *ch = s2n_connection_get_client_hello(conn);
     uint16_t n = 0;
     if (ch == NULL) return -1;
     int rc = out ? s2n_client_hello_get_server_name(ch, out, max_length, &n)
                  : s2n_client_hello_get_server_name_length(ch, &n);
-    if (rc < 0) {
-        py_capture(S2N_NOT_BLOCKED);
-        return -1;
-    }
-    return n;
+    return rc < 0 ? -1 : n;
 }
 
 static int py_hello_legacy_version(struct s2n_connection *conn)
 {
-    struct s2n_client_hello *ch = py_hello_get(conn);
+    struct s2n_client_hello *ch = s2n_connection_get_client_hello(conn);
     uint8_t v = 0;
     if (ch == NULL) return -1;
-    PY_HELLO_RC(s2n_client_hello_get_legacy_protocol_version(ch, &v) < 0 ? -1 : v);
+    return s2n_client_hello_get_legacy_protocol_version(ch, &v) < 0 ? -1 : v;
 }
 
 /* The number of groups written to out; out == NULL: how many there are. -1: none or error. */
 static int py_hello_supported_groups(struct s2n_connection *conn, uint16_t *out, uint16_t max_count)
 {
-    struct s2n_client_hello *ch = py_hello_get(conn);
+    struct s2n_client_hello *ch = s2n_connection_get_client_hello(conn);
     uint16_t n = 0;
     if (ch == NULL) return -1;
     if (!out) {
         ssize_t len = s2n_client_hello_get_extension_length(ch, S2N_EXTENSION_SUPPORTED_GROUPS);
-        if (len < 0) py_capture(S2N_NOT_BLOCKED);
         return len <= 0 ? -1 : (int) (len / 2);
     }
-    PY_HELLO_RC(s2n_client_hello_get_supported_groups(ch, out, max_count, &n) < 0 ? -1 : n);
+    return s2n_client_hello_get_supported_groups(ch, out, max_count, &n) < 0 ? -1 : n;
 }
 
 static int py_hello_set_client_auth_type(struct s2n_connection *conn, int auth)
 {
-    PY_HELLO_RC(s2n_connection_set_client_auth_type(conn, (s2n_cert_auth_type) auth));
+    return s2n_connection_set_client_auth_type(conn, (s2n_cert_auth_type) auth);
 }
 
 static int py_hello_get_client_auth_type(struct s2n_connection *conn)
 {
     s2n_cert_auth_type auth = S2N_CERT_AUTH_NONE;
-    PY_HELLO_RC(s2n_connection_get_client_auth_type(conn, &auth) < 0 ? -1 : (int) auth);
+    return s2n_connection_get_client_auth_type(conn, &auth) < 0 ? -1 : (int) auth;
 }
 
 static int py_hello_set_cipher_preferences(struct s2n_connection *conn, const char *policy)
 {
-    PY_HELLO_RC(s2n_connection_set_cipher_preferences(conn, policy));
+    return s2n_connection_set_cipher_preferences(conn, policy);
 }
 
 static int py_hello_set_protocol_preferences(struct s2n_connection *conn, const char *const *protocols, int count)
 {
-    PY_HELLO_RC(s2n_connection_set_protocol_preferences(conn, protocols, count));
+    return s2n_connection_set_protocol_preferences(conn, protocols, count);
 }
 
 /* The chain of the certificate this side sent (selected for the handshake):
@@ -131,11 +118,8 @@ static int py_hello_selected_cert_length(struct s2n_connection *conn)
 {
     struct s2n_cert_chain_and_key *chain = s2n_connection_get_selected_cert(conn);
     uint32_t n = 0;
-    if (chain == NULL) {
-        py_capture(S2N_NOT_BLOCKED);
-        return -1;
-    }
-    PY_HELLO_RC(s2n_cert_chain_get_length(chain, &n) < 0 ? -1 : (int) n);
+    if (chain == NULL) return -1;
+    return s2n_cert_chain_get_length(chain, &n) < 0 ? -1 : (int) n;
 }
 
 /* One certificate's DER: points into the config's chain; the caller copies at once. */
@@ -145,7 +129,6 @@ static int py_hello_selected_cert_der(struct s2n_connection *conn, uint32_t inde
     struct s2n_cert *cert = NULL;
     if (chain == NULL || s2n_cert_chain_get_cert(chain, &cert, index) < 0
             || s2n_cert_get_der(cert, der, length) < 0) {
-        py_capture(S2N_NOT_BLOCKED);
         return -1;
     }
     return 0;
@@ -153,5 +136,5 @@ static int py_hello_selected_cert_der(struct s2n_connection *conn, uint32_t inde
 
 static int py_hello_cert_authorities_from_trust_store(struct s2n_config *config)
 {
-    PY_HELLO_RC(s2n_config_set_cert_authorities_from_trust_store(config));
+    return s2n_config_set_cert_authorities_from_trust_store(config);
 }
