@@ -643,7 +643,7 @@ def serve_once(lsock, scfg, reply: bool = True):
 
 
 def s_client(port, *args, data=b"hello openssl\n"):
-    return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *args],
+    return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof", *args],
                           input=data, capture_output=True, timeout=30)
 
 
