@@ -114,7 +114,10 @@ class Connection:
     - Callbacks (IO, verify host, session ticket) run inside the call that
       drove them, on its thread, while it holds its locks. From there the
       getters may be called; any other method of the same connection raises
-      UsageError (S2N_PY_ERR_REENTRANCY): s2n-tls is not re-entrant.
+      UsageError (S2N_PY_ERR_REENTRANCY): s2n-tls is not re-entrant. The
+      one exception: the client hello callback may also call what s2n-tls
+      allows there (set_config, the per-connection overrides,
+      client_hello_cb_done), the methods gated `_client_hello_ok`.
     - What a callback raises belongs to the call that drove it: that call
       raises it, and fails (later callbacks of the same call refuse).
     - cffi releases the GIL around each C call: a call blocked in C does not
