@@ -32,6 +32,7 @@ from .config import Config
 from .connection import Connection
 from .memory import MemoryBIO
 from .socket import TLSSocket, wrap_socket
+from ._client_hello import ClientHello, ClientHelloCbMode  # issue 12: client_hello
 
 __version__ = "0.1.0"
 
@@ -66,3 +67,4 @@ __all__ = [
     "WantWriteError", "__version__", "version_info", "wrap_socket",
     "RenegotiateResponse", "SerializationVersion",
 ]
+__all__ += ["ClientHello", "ClientHelloCbMode"]  # issue 12: client_hello

@@ -85,3 +85,11 @@ class RenegotiateResponse(enum.IntEnum):
 
 for _enum in (SerializationVersion, RenegotiateResponse):
     _enum.__module__ = "s2n"
+class ClientHelloCbMode(enum.IntEnum):
+    """When the client hello callback decides (s2n_client_hello_cb_mode)."""
+
+    BLOCKING = 0  # before the callback returns
+    NONBLOCKING = 1  # later: Connection.client_hello_cb_done() resumes the handshake
+
+
+ClientHelloCbMode.__module__ = "s2n"

@@ -8,8 +8,8 @@ import os
 import threading
 from typing import Any, Callable, Iterable, List, Optional, Union
 
-from . import _callbacks, _legacy
-from ._enums import AlertBehavior, ClientAuth, RenegotiateResponse, SerializationVersion
+from . import _callbacks, _client_hello, _legacy
+from ._enums import AlertBehavior, ClientAuth, ClientHelloCbMode, RenegotiateResponse, SerializationVersion
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
 
@@ -227,15 +227,21 @@ class Config:
         self._ticket_cb = cb
         self._has_callbacks = True
 
-    def set_client_hello_cb(self, fn: Callable[[Any], None]) -> None:
+    def set_client_hello_cb(self, fn: Callable[[Any], None],
+                            mode: ClientHelloCbMode = ClientHelloCbMode.BLOCKING) -> None:
         """Server: `fn(conn)` runs once the ClientHello is parsed, before the
         server answers; raise to reject the handshake. It may call
-        `conn.set_config(other)` (e.g. a certificate per server name) and the
-        Connection's getters. (Blocking mode.)"""
+        `conn.get_client_hello()`, the getters, `conn.set_config(other)` (e.g.
+        a certificate per server name) and the per-connection overrides
+        (set_client_auth_type, set_cipher_preferences, set_protocol_preferences,
+        server_name_extension_used).
+
+        `mode=ClientHelloCbMode.NONBLOCKING`: `fn` may return undecided; the
+        handshake then reports BLOCKED on application input until
+        `conn.client_hello_cb_done()` is called (from anywhere), and
+        negotiate() is called again. s2n_config_set_client_hello_cb(_mode)."""
         ptr = self._mutable()
-        cb = _callbacks.Handle(fn, "client hello callback")
-        check(lib.s2n_config_set_client_hello_cb(ptr, lib.py_client_hello_trampoline, cb.handle))
-        self._client_hello_cb = cb
+        self._client_hello_cb = _client_hello.install(ptr, fn, mode)
         self._has_callbacks = True
 
     def set_key_log_cb(self, fn: Callable[[Any, bytes], None]) -> None:
@@ -286,6 +292,22 @@ class Config:
         check(lib.s2n_config_set_renegotiate_request_cb(ptr, lib.py_renegotiate_trampoline, cb.handle))
         self._renegotiate_cb = cb
         self._has_callbacks = True
+    # --- client_hello (issue 12) ---
+
+    @property
+    def client_hello_cb_mode(self) -> Optional[ClientHelloCbMode]:
+        """The mode of the installed client hello callback, or None."""
+        cb = getattr(self, "_client_hello_cb", None)
+        return cb.mode if cb is not None else None
+
+    def set_cert_authorities_from_trust_store(self) -> None:
+        """Server: send the subjects of the trusted CAs in the
+        CertificateRequest (certificate_authorities), so that clients with
+        several certificates pick one these CAs issued. Call after filling
+        the trust store (s2n_config_set_cert_authorities_from_trust_store;
+        at most 10 KB of names)."""
+        with self._lock:
+            check(lib.py_hello_cert_authorities_from_trust_store(self._mutable()))
 
 
 Config.__module__ = "s2n"

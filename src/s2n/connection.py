@@ -12,8 +12,8 @@ import threading
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
-from . import _callbacks
-from ._enums import Blinding, Blocked, Mode, ProtocolVersion
+from . import _callbacks, _client_hello
+from ._enums import Blinding, Blocked, ClientAuth, Mode, ProtocolVersion
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
@@ -51,10 +51,13 @@ def _reentrancy(what: str) -> UsageError:
                  "S2N_PY_ERR_REENTRANCY")
 
 
-def _gated(reader: bool) -> Callable:
+def _gated(reader: bool, client_hello: bool = False) -> Callable:
     """Decorator: run `fn(self, ptr, ...)` under the concurrency contract (see
     Connection). `reader` methods only read, so they may also run from inside
-    a callback of this connection (whose driving call holds the locks)."""
+    a callback of this connection (whose driving call holds the locks).
+    `client_hello` methods are the setters s2n-tls allows from inside the
+    client hello callback (set_config, per-connection overrides): there, and
+    only there, they may run too."""
 
     def decorate(fn: Callable) -> Callable:
         name = fn.__name__
@@ -64,7 +67,7 @@ def _gated(reader: bool) -> Callable:
             me = _get_ident()
             s, r = self._send, self._recv
             if s.owner == me or r.owner == me:
-                if not reader:
+                if not (reader or (client_hello and self._in_client_hello)):
                     raise _reentrancy(name)
                 return fn(self, self._conn(), *args, **kwargs)
             self._lock_both()
@@ -83,6 +86,7 @@ def _gated(reader: bool) -> Callable:
 
 _exclusive = _gated(reader=False)
 _reader = _gated(reader=True)
+_client_hello_ok = _gated(reader=False, client_hello=True)  # also inside the client hello callback
 
 
 def _free_conn(ptr, refs: dict, _free=lib.s2n_connection_free) -> None:
@@ -110,7 +114,10 @@ class Connection:
     - Callbacks (IO, verify host, session ticket) run inside the call that
       drove them, on its thread, while it holds its locks. From there the
       getters may be called; any other method of the same connection raises
-      UsageError (S2N_PY_ERR_REENTRANCY): s2n-tls is not re-entrant.
+      UsageError (S2N_PY_ERR_REENTRANCY): s2n-tls is not re-entrant. The
+      one exception: the client hello callback may also call what s2n-tls
+      allows there (set_config, the per-connection overrides,
+      client_hello_cb_done), the methods gated `_client_hello_ok`.
     - What a callback raises belongs to the call that drove it: that call
       raises it, and fails (later callbacks of the same call refuse).
     - cffi releases the GIL around each C call: a call blocked in C does not
@@ -267,25 +274,18 @@ class Connection:
         for key in ("read", "write", "verify_host"):
             self._refs.pop(key, None)
         self._negotiated = False
+        self._hello = None
 
     # configuration
 
-    def set_config(self, config: Config) -> None:
+    @_client_hello_ok
+    def set_config(self, ptr, config: Config) -> None:
         """Use this Config (it is frozen from now on). Also allowed from
-        inside a client hello callback of this connection, as s2n-tls allows."""
+        inside a client hello callback of this connection, as s2n-tls allows
+        (in NONBLOCKING mode it takes effect at client_hello_cb_done())."""
         if not isinstance(config, Config):
             raise TypeError(f"expected s2n.Config, not {type(config).__name__}")
-        me = _get_ident()
-        if self._send.owner == me or self._recv.owner == me:
-            if not self._in_client_hello:
-                raise _reentrancy("set_config")
-            self._apply_config(self._conn(), config)
-            return
-        self._lock_both()
-        try:
-            self._apply_config(self._conn(), config)
-        finally:
-            self._unlock_both()
+        _client_hello.set_config(self, ptr, config)
 
     def _apply_config(self, ptr, config: Config) -> None:
         with config._lock:
@@ -873,6 +873,56 @@ class Connection:
     def __repr__(self) -> str:
         state = "freed" if self._ptr is None else self._mode.name.lower()
         return f"<s2n.Connection {state}>"
+
+    # --- client_hello (issue 12) ---
+    # The client hello methods below may also be called from inside the
+    # client hello callback (`_client_hello_ok`); see s2n/_client_hello.py.
+
+    _hello: Optional[_client_hello.HelloState] = None  # set by the client hello callback
+
+    @_client_hello_ok
+    def client_hello_cb_done(self, ptr) -> None:
+        """NONBLOCKING client hello callback: the decision is made; the next
+        negotiate() continues the handshake (s2n_client_hello_cb_done)."""
+        _client_hello.cb_done(self, ptr)
+
+    @_reader
+    def get_client_hello(self, ptr) -> _client_hello.ClientHello:
+        """Server: a copy of the ClientHello received (s2n_connection_get_client_hello).
+        Raises UsageError when there is none to read."""
+        return _client_hello.snapshot(ptr)
+
+    @_client_hello_ok
+    def server_name_extension_used(self, ptr) -> None:
+        """Tell s2n-tls the connection was configured from the server name
+        (needed for TLS 1.2 resumption; call before the callback is done)."""
+        check(lib.py_hello_server_name_used(ptr))
+
+    @_client_hello_ok
+    def set_client_auth_type(self, ptr, auth: ClientAuth) -> None:
+        """Per-connection client authentication (overrides the Config's)."""
+        check(lib.py_hello_set_client_auth_type(ptr, int(ClientAuth(auth))))
+
+    @_reader
+    def get_client_auth_type(self, ptr) -> ClientAuth:
+        return ClientAuth(check(lib.py_hello_get_client_auth_type(ptr)))
+
+    @_client_hello_ok
+    def set_cipher_preferences(self, ptr, policy: str) -> None:
+        """Per-connection security policy by name (overrides the Config's)."""
+        check(lib.py_hello_set_cipher_preferences(ptr, c_string(policy, "policy")))
+
+    @_client_hello_ok
+    def set_protocol_preferences(self, ptr, protocols: Sequence[Union[str, bytes]]) -> None:
+        """Per-connection ALPN list, most preferred first (overrides the Config's)."""
+        keep, array = _client_hello.protocol_list(protocols)
+        check(lib.py_hello_set_protocol_preferences(ptr, array, len(keep)))
+
+    @_reader
+    def get_selected_cert(self, ptr) -> List[bytes]:
+        """The chain (DER, leaf first) of the certificate this side sent:
+        a server's choice, or a client's certificate; [] if none (yet)."""
+        return _client_hello.selected_cert(ptr)
 
 
 Connection.__module__ = "s2n"

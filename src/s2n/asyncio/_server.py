@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from typing import Optional
+from typing import Awaitable, Callable, Optional
 
-from .._enums import Mode
+from .._enums import ClientHelloCbMode, Mode
 from ..config import Config
+from ..connection import Connection
 from ._transport import (_DEFAULT_LIMIT, _HANDSHAKE_TIMEOUT, _SHUTDOWN_TIMEOUT, S2NTransport,
                          _new_connection, _set_nodelay, _timeouts, _TransportSocket, logger)
 
@@ -18,8 +19,9 @@ class Server(asyncio.AbstractServer):
     """What `start_server` returns: as `asyncio.Server`."""
 
     def __init__(self, loop, sockets, protocol_factory, config: Config, backlog: int,
-                 handshake_timeout, shutdown_timeout) -> None:
+                 handshake_timeout, shutdown_timeout, client_hello_cb=None) -> None:
         self._loop = loop
+        self._client_hello_cb = client_hello_cb
         self._sockets: Optional[list] = sockets
         self._protocol_factory = protocol_factory
         self._config = config
@@ -84,7 +86,8 @@ class Server(asyncio.AbstractServer):
                 continue
             S2NTransport(self._loop, sock, conn, self._protocol_factory, server=self,
                          handshake_timeout=self._handshake_timeout,
-                         shutdown_timeout=self._shutdown_timeout)
+                         shutdown_timeout=self._shutdown_timeout,
+                         client_hello_cb=self._client_hello_cb)
 
     def _resume_accepting(self, lsock: socket.socket) -> None:
         if self._serving and self._sockets is not None and lsock in self._sockets:
@@ -185,20 +188,51 @@ def _listening_sockets(infos, reuse_address, reuse_port) -> list:
     return sockets
 
 
+def _decide_later(conn: Connection) -> None:
+    """The synchronous half of an async client hello callback: it returns
+    undecided, so s2n-tls reports BLOCKED on application input."""
+
+
+def _async_client_hello(config: Config, cb) -> None:
+    if cb is None:
+        return
+    if not callable(cb):
+        raise TypeError(f"client_hello_cb must be an async function, not {type(cb).__name__}")
+    mode = config.client_hello_cb_mode
+    if mode is None:
+        if config.frozen:
+            raise ValueError("client_hello_cb needs a Config not yet in use, or one with a "
+                             "ClientHelloCbMode.NONBLOCKING client hello callback")
+        config.set_client_hello_cb(_decide_later, ClientHelloCbMode.NONBLOCKING)
+    elif mode != ClientHelloCbMode.NONBLOCKING:
+        raise ValueError("client_hello_cb: config has a BLOCKING client hello callback; "
+                         "install it with mode=ClientHelloCbMode.NONBLOCKING (it runs first)")
+
+
 async def start_server(client_connected_cb, host=None, port=None, *, config: Config,
                        limit: int = _DEFAULT_LIMIT, family: int = socket.AF_UNSPEC,
                        flags: int = socket.AI_PASSIVE, sock: Optional[socket.socket] = None,
                        backlog: int = 100, reuse_address: Optional[bool] = None,
                        reuse_port: Optional[bool] = None, start_serving: bool = True,
                        handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
-                       shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT, **kwargs) -> Server:
+                       shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
+                       client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None,
+                       **kwargs) -> Server:
     """Listen; for each connection whose TLS handshake succeeds, call
     `client_connected_cb(reader, writer)` (a coroutine function is run as a
     task). As `asyncio.start_server(..., ssl=...)`, with `config` in place
     of `ssl`. Failed handshakes are logged (logger "s2n.asyncio") and the
-    server keeps serving."""
+    server keeps serving.
+
+    `client_hello_cb`: `async def cb(conn) -> None`, run as a task once the
+    ClientHello arrives, while the loop serves everything else; it may await,
+    read `conn.get_client_hello()`, call `conn.set_config(...)` and the
+    per-connection overrides; raise to reject. It needs a non-blocking
+    client hello callback on `config`: one is installed (a no-op) if
+    `config` has none and is not in use yet."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be an s2n.Config, not {type(config).__name__}")
+    _async_client_hello(config, client_hello_cb)
     handshake_timeout, shutdown_timeout = _timeouts(kwargs, handshake_timeout, shutdown_timeout)
     loop = asyncio.get_running_loop()
 
@@ -241,7 +275,8 @@ async def start_server(client_connected_cb, host=None, port=None, *, config: Con
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         sock.setblocking(False)
         sockets = [sock]
-    server = Server(loop, sockets, factory, config, backlog, handshake_timeout, shutdown_timeout)
+    server = Server(loop, sockets, factory, config, backlog, handshake_timeout, shutdown_timeout,
+                    client_hello_cb)
     if start_serving:
         server._start_serving()
         await asyncio.sleep(0)

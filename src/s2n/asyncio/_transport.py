@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 from .. import _hostname, _io
 from .._enums import Blocked, Mode, ProtocolVersion
@@ -48,6 +48,7 @@ _LOG_THRESHOLD = 5  # writes after connection loss, as asyncio's constants
 
 _R = Blocked.ON_READ
 _W = Blocked.ON_WRITE
+_A = Blocked.ON_APPLICATION_INPUT  # a NONBLOCKING client hello callback has not decided yet
 _Sleep = _io.Sleep
 
 if asyncio.TimeoutError is TimeoutError:  # 3.11+
@@ -159,8 +160,10 @@ class S2NTransport(asyncio.Transport):
                  waiter: Optional[asyncio.Future] = None, server: Optional["Server"] = None,
                  handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                  shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
-                 extra: Optional[dict] = None, expected_ip: Optional[bytes] = None) -> None:
+                 extra: Optional[dict] = None, expected_ip: Optional[bytes] = None,
+                 client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None) -> None:
         super().__init__(extra)
+        self._client_hello_cb = client_hello_cb
         self._expected_ip = expected_ip
         self._loop = loop
         self._sock: Optional[socket.socket] = sock
@@ -268,6 +271,8 @@ class S2NTransport(asyncio.Transport):
                 op.wait = op.timer = self._loop.call_later(step, self._wake, op)
             elif step is _R or step is _W:
                 op.wait = step
+            elif step is _A and self._client_hello_cb is not None and op is self._rop:
+                self._start_client_hello(op)
             else:
                 self._forget(op)
                 op.gen.close()
@@ -337,6 +342,42 @@ class S2NTransport(asyncio.Transport):
         self._sync_fd()
 
     # handshake
+
+    def _start_client_hello(self, op: _Op) -> None:
+        """s2n-tls waits for the application (a NONBLOCKING client hello
+        callback): run `client_hello_cb(conn)` as a task. The handshake waits
+        on the task, not on the fd (no busy loop; `_cancel` cancels the task),
+        and resumes once it returns and client_hello_cb_done() is called."""
+        try:
+            task = asyncio.ensure_future(self._client_hello_cb(self._conn), loop=self._loop)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - not a coroutine, or it raised at once
+            self._forget(op)
+            op.gen.close()
+            self._error(exc)
+            return
+        op.wait = op.timer = task
+        task.add_done_callback(lambda t: self._on_client_hello_done(op, t))
+
+    def _on_client_hello_done(self, op: _Op, task: "asyncio.Future[None]") -> None:
+        if op.cancelled or op.timer is not task:
+            return  # the transport closed meanwhile (the task was cancelled)
+        op.wait = op.timer = None
+        exc = ConnectionAbortedError("client hello callback cancelled") if task.cancelled() \
+            else task.exception()
+        if exc is None:
+            try:
+                self._conn.client_hello_cb_done()
+            except BaseException as e:  # noqa: BLE001
+                exc = e
+        if exc is not None:
+            self._forget(op)
+            op.gen.close()
+            self._error(exc)
+            self._sync_fd()
+            return
+        self._run(op)
 
     def _server_hostname(self, conn: Connection) -> Optional[str]:
         if self._expected_ip is not None:
