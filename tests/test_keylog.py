@@ -198,3 +198,36 @@ def test_cli_unwritable_sslkeylogfile_is_a_one_line_error(pki, tmp_path, monkeyp
                           "127.0.0.1", "9"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "SSLKEYLOGFILE=" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", ["-tls1_3", "-tls1_2"])
+def test_cli_key_log_matches_openssl_s_server(pki, tmp_path, monkeypatch, _neutral_cwd, flag):
+    """Interop: the CLI client's SSLKEYLOGFILE lines equal those openssl
+    s_server writes (-keylogfile) for the same connection."""
+    from conftest import free_port
+    from test_cli import PY, _drive
+
+    ours, theirs = tmp_path / "s2n-keys.log", tmp_path / "openssl-keys.log"
+    port = free_port()
+    with subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", flag,
+                           "-cert", str(pki.path("server.pem")), "-key", str(pki.path("server.key")),
+                           "-keylogfile", str(theirs), "-rev"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as srv:
+        try:
+            for line in iter(srv.stdout.readline, b""):  # ACCEPT once ready
+                if b"ACCEPT" in line:
+                    break
+            monkeypatch.setenv("SSLKEYLOGFILE", str(ours))
+            got, err = _drive([*PY, "client", "--ca-file", str(pki.path("ca.pem")), "localhost",
+                               str(port)], b"key log\n", 8, timeout=30)
+        finally:
+            srv.kill()
+    assert got == b"gol yek\n", err
+    mine = set(ours.read_text().splitlines())
+    openssl = {line for line in theirs.read_text().splitlines() if line and not line.startswith("#")}
+    if flag == "-tls1_3":
+        assert {line.split()[0] for line in mine} == LABELS
+    else:
+        assert len(mine) == 1 and next(iter(mine)).startswith("CLIENT_RANDOM ")
+    assert mine == openssl

@@ -18,8 +18,9 @@ class KeyLogFile:
 
     def __init__(self, path: "os.PathLike[str] | str") -> None:
         self.path = os.fspath(path)
+        self._fd: Optional[int] = None
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        self._fd: Optional[int] = os.open(self.path, flags, 0o600)
+        self._fd = os.open(self.path, flags, 0o600)
 
     def __call__(self, conn: Any, line: bytes) -> None:
         fd = self._fd
@@ -39,7 +40,7 @@ class KeyLogFile:
     def __del__(self) -> None:
         try:
             self.close()
-        except OSError:
+        except (OSError, AttributeError):
             pass
 
 
