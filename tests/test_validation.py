@@ -269,6 +269,27 @@ def test_async_accept_from_another_thread(pki):
     assert drive(cli, srv) == {"client": None, "server": None}
 
 
+def test_worker_started_inside_the_callback(pki):
+    """A decision made by another thread while the callback still runs waits
+    for the driving call to return, then applies."""
+    workers = []
+
+    def cb(conn, info):
+        t = threading.Thread(target=info.accept)
+        t.start()
+        workers.append(t)  # returns None: the decision comes from the worker
+
+    ccfg = client_config(pki)
+    ccfg.set_cert_validation_cb(cb)
+    cli, srv = pair(server_config(pki), ccfg)
+    out = drive(cli, srv)
+    workers[0].join(10)
+    assert not workers[0].is_alive()
+    if out["client"] is not None:  # the worker came after negotiate returned
+        assert out["client"].blocked == s2n.Blocked.ON_APPLICATION_INPUT
+    assert drive(cli, srv) == {"client": None, "server": None}
+
+
 def test_async_decision_on_the_server_mtls(pki):
     scfg, ccfg = mtls_configs(pki)
     box = []
