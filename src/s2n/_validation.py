@@ -12,6 +12,7 @@ object refuses instead of touching s2n-tls.
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from typing import Any, Callable, Optional
@@ -173,9 +174,9 @@ def disable_x509_intent_verification(config: Any) -> None:
 
 
 def set_max_cert_chain_depth(config: Any, depth: int) -> None:
-    if type(depth) is not int and not hasattr(depth, "__index__"):
-        raise TypeError(f"depth must be an int, not {type(depth).__name__}")
-    depth = int(depth)
+    if isinstance(depth, bool):
+        raise TypeError("depth must be an int, not bool")
+    depth = operator.index(depth)  # TypeError for str, float...
     if not 1 <= depth <= 0xFFFF:
         raise ValueError(f"max cert chain depth must be in 1..65535, not {depth}")
     with config._lock:

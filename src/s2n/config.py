@@ -280,7 +280,8 @@ class Config:
         _validation.disable_x509_intent_verification(self)
 
     def set_max_cert_chain_depth(self, depth: int) -> None:
-        """Longest peer chain accepted, root included (s2n-tls default 7; 1..65535)."""
+        """The most certificates the peer's chain may hold as sent, leaf
+        included (s2n-tls default 7; 1..65535): leaf + intermediate needs 2."""
         from . import _validation
         _validation.set_max_cert_chain_depth(self, depth)
 
