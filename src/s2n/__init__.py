@@ -30,6 +30,7 @@ from ._lib import ffi as _ffi
 from ._lib import lib as _lib
 from .config import Config
 from .connection import Connection
+from ._validation import CertValidationInfo  # noqa: F401 - issue 12
 from .memory import MemoryBIO
 from .socket import TLSSocket, wrap_socket
 from ._client_hello import ClientHello, ClientHelloCbMode  # issue 12: client_hello

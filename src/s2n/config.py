@@ -308,6 +308,35 @@ class Config:
         at most 10 KB of names)."""
         with self._lock:
             check(lib.py_hello_cert_authorities_from_trust_store(self._mutable()))
+    # --- validation (issue 12) ---
+
+    def set_cert_validation_cb(self, fn: Callable[[Any, Any], Optional[bool]]) -> None:
+        """`fn(conn, info) -> bool` runs after s2n-tls has verified the peer's
+        chain, for checks of your own (pinning, policy); `conn.get_peer_cert_chain()`
+        gives the chain. True accepts; False or raising rejects (the exception
+        propagates from negotiate()). Return None to decide later with
+        `info.accept()`/`info.reject()` (s2n.CertValidationInfo): negotiate()
+        raises BlockedError (ON_APPLICATION_INPUT) until then."""
+        from . import _validation
+        _validation.set_cert_validation_cb(self, fn)
+
+    def disable_x509_time_verification(self) -> None:
+        """INSECURE: accept certificates outside their validity period
+        (expired or not yet valid). Only with another way to limit lifetimes."""
+        from . import _validation
+        _validation.disable_x509_time_verification(self)
+
+    def disable_x509_intent_verification(self) -> None:
+        """INSECURE: ignore Key Usage / Extended Key Usage (e.g. accept a
+        clientAuth-only certificate from a server). Only for PKIs known to mis-set them."""
+        from . import _validation
+        _validation.disable_x509_intent_verification(self)
+
+    def set_max_cert_chain_depth(self, depth: int) -> None:
+        """The most certificates the peer's chain may hold as sent, leaf
+        included (s2n-tls default 7; 1..65535): leaf + intermediate needs 2."""
+        from . import _validation
+        _validation.set_max_cert_chain_depth(self, depth)
 
 
 Config.__module__ = "s2n"

@@ -50,17 +50,24 @@ def _add_common_options(p: argparse.ArgumentParser, lowest_port: int) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="do not print connection details")
 
 
+# issue 12: both client and server honour SSLKEYLOGFILE (s2n/_keylog.py).
+_KEYLOG_HELP = ("environment: SSLKEYLOGFILE=PATH appends the TLS secrets of every connection "
+                "to PATH (NSS key log format, read by Wireshark; created with mode 0600). "
+                "INSECURE: anyone who can read that file can decrypt the traffic. For debugging only.")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m s2n", description=__doc__)
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    pc = sub.add_parser("client", help="connect, send stdin, print what the server sends")
+    pc = sub.add_parser("client", help="connect, send stdin, print what the server sends",
+                        epilog=_KEYLOG_HELP)
     _add_common_options(pc, lowest_port=1)
     pc.add_argument("--server-name", help="SNI and the name to verify (default: HOST)")
     pc.add_argument("--timeout", type=seconds, default=30.0, help="connect/handshake timeout, seconds")
 
-    ps = sub.add_parser("server", help="serve TLS connections")
+    ps = sub.add_parser("server", help="serve TLS connections", epilog=_KEYLOG_HELP)
     _add_common_options(ps, lowest_port=0)
     ps.add_argument("--echo", action="store_true", help="send every byte received back")
     ps.add_argument("--https-server", action="store_true", help="answer HTTP requests with HTTP/1.0 200")

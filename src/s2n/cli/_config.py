@@ -101,7 +101,18 @@ def build_config(args, server: bool) -> s2n.Config:
         cfg.set_session_tickets_onoff(False)
     if args.max_blinding_delay is not None:
         cfg.set_max_blinding_delay(args.max_blinding_delay)
+    _key_log(cfg)
     return cfg
+
+
+def _key_log(cfg: s2n.Config) -> None:
+    """SSLKEYLOGFILE (issue 12): INSECURE debugging aid, see the --help epilog."""
+    from .._keylog import ENV, from_environment
+
+    try:
+        from_environment(cfg)
+    except OSError as e:
+        raise ConfigError(f"{ENV}={os.environ.get(ENV)}: {e.strerror or e}") from None
 
 
 def config_or_none(args, server: bool):

@@ -1,0 +1,183 @@
+"""Custom certificate validation (s2n_config_set_cert_validation_cb) and X.509 knobs.
+
+The C `info` lives inside the s2n_connection. A Python `CertValidationInfo`
+may decide only while that validation is still waiting for a decision: inside
+the callback, or later for an asynchronous decision while the handshake is
+paused on it. Every decision re-checks, under the connection's locks, that
+the connection still exists, that this info is its latest one and undecided,
+and that the handshake has not moved (same message, same bytes read, same
+Config): after free(), wipe(), set_config() or the next validation the
+object refuses instead of touching s2n-tls.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+import weakref
+from typing import Any, Callable, Optional
+
+from . import _callbacks
+from ._errors import check, usage
+from ._lib import ffi, lib
+
+_PENDING, _ACCEPTED, _REJECTED, _STALE = "pending", "accepted", "rejected", "stale"
+
+
+class CertValidationInfo:
+    """What a cert validation callback receives: `accept()` or `reject()`
+    the peer's certificate chain (already verified by s2n-tls; this adds
+    your own checks). Deciding later is allowed: return None from the
+    callback, `negotiate()` then raises BlockedError with
+    `Blocked.ON_APPLICATION_INPUT` until `accept()`/`reject()` is called
+    (from any thread); then call `negotiate()` again."""
+
+    __slots__ = ("_conn", "_ptr", "_state", "_step", "_in_callback", "__weakref__")
+
+    def __init__(self, conn: Any, ptr: Any, step: tuple) -> None:
+        self._conn = weakref.ref(conn)
+        self._ptr = ptr
+        self._state = _PENDING
+        self._step = step
+        self._in_callback = False
+
+    @property
+    def pending(self) -> bool:
+        """True while no decision was made and the object is still usable
+        (it may yet turn out stale when deciding: the connection is checked then)."""
+        return self._state == _PENDING and self._ptr is not None
+
+    def accept(self) -> None:
+        """The certificate chain passed the application's checks."""
+        self._decide(True)
+
+    def reject(self) -> None:
+        """The certificate chain failed the application's checks: the
+        handshake fails (s2n-tls: S2N_ERR_CERT_REJECTED)."""
+        self._decide(False)
+
+    def _decide(self, accept: bool) -> None:
+        conn = self._conn()
+        if conn is None:
+            raise _stale("its connection no longer exists")
+        me = threading.get_ident()
+        if conn._send.owner == me or conn._recv.owner == me:
+            if not self._in_callback:
+                raise usage("CertValidationInfo decided from inside another callback of the same "
+                            "connection: s2n-tls is not re-entrant", "S2N_PY_ERR_REENTRANCY")
+            self._apply(accept)  # the driving call holds the connection's locks
+            return
+        conn._lock_both()
+        try:
+            if conn._ptr is None:
+                self._invalidate()
+                raise _stale("its connection has been freed")
+            if getattr(conn, "_cert_validation_info", None) is not self:
+                self._invalidate()
+            elif self._state == _PENDING and _step(conn) != self._step:
+                self._invalidate()  # wiped, reconfigured: that handshake is gone
+            self._apply(accept)
+        finally:
+            conn._unlock_both()
+
+    def _apply(self, accept: bool) -> None:
+        if self._state != _PENDING or self._ptr is None:
+            what = "already decided" if self._state in (_ACCEPTED, _REJECTED) else "no longer valid"
+            raise _stale(f"this validation is {what}")
+        ptr, self._state = self._ptr, (_ACCEPTED if accept else _REJECTED)
+        self._ptr = None  # one decision per validation
+        check(lib.s2n_cert_validation_accept(ptr) if accept else lib.s2n_cert_validation_reject(ptr))
+
+    def _invalidate(self) -> None:
+        if self._state == _PENDING:
+            self._state = _STALE
+        self._ptr = None  # never reached again
+
+    def __repr__(self) -> str:
+        return f"<s2n.CertValidationInfo {self._state}>"
+
+
+CertValidationInfo.__module__ = "s2n"
+
+
+def _stale(why: str):
+    return usage(f"CertValidationInfo: {why}", "S2N_PY_ERR_VALIDATION_STALE")
+
+
+def _step(conn: Any) -> tuple:
+    """Where conn's handshake is (call with its locks held)."""
+    wire_in = ffi.new("uint64_t *")
+    name = lib.py_validation_step(conn._ptr, wire_in)
+    return (ffi.string(name) if name != ffi.NULL else b"", wire_in[0], id(conn._config))
+
+
+@ffi.def_extern(error=-1)
+def py_cert_validation_trampoline(conn_ptr, info_ptr, ctx):
+    if _callbacks._raised():
+        return -1
+    info: Optional[CertValidationInfo] = None
+    try:
+        conn = _callbacks.connection_of(conn_ptr)
+        old = getattr(conn, "_cert_validation_info", None)
+        if old is not None:
+            old._invalidate()
+        info = CertValidationInfo(conn, info_ptr, _step(conn))
+        conn._cert_validation_info = info
+        info._in_callback = True
+        try:
+            verdict = ffi.from_handle(ctx).fn(conn, info)
+        finally:
+            info._in_callback = False
+        _settle(info, verdict)
+        return 0
+    except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
+        if info is not None:
+            info._invalidate()
+        _callbacks._stash(e)
+        return -1
+
+
+def _settle(info: CertValidationInfo, verdict: object) -> None:
+    """Apply the callback's return value: True/False decide; None leaves the
+    decision to a later accept()/reject() (the handshake pauses)."""
+    if verdict is None:
+        if info._state == _PENDING:
+            return  # asynchronous: the info stays valid while the handshake is paused
+    elif type(verdict) is not bool:
+        raise TypeError("cert validation callback must return bool (or None to decide later), "
+                        f"not {type(verdict).__name__}")
+    elif info._state == _PENDING:
+        info._apply(verdict)
+    elif (info._state == _ACCEPTED) != verdict:
+        raise ValueError(f"cert validation callback returned {verdict} after calling "
+                         f"info.{'accept' if info._state == _ACCEPTED else 'reject'}()")
+    info._ptr = None  # decided: nothing more to do with the C object
+
+
+def set_cert_validation_cb(config: Any, fn: Callable[[Any, CertValidationInfo], Optional[bool]]) -> None:
+    with config._lock:
+        ptr = config._mutable()
+        cb = _callbacks.Handle(fn, "cert validation callback")
+        check(lib.s2n_config_set_cert_validation_cb(ptr, lib.py_cert_validation_trampoline, cb.handle))
+        config._cert_validation_cb = cb
+        config._has_callbacks = True
+
+
+def disable_x509_time_verification(config: Any) -> None:
+    with config._lock:
+        check(lib.s2n_config_disable_x509_time_verification(config._mutable()))
+
+
+def disable_x509_intent_verification(config: Any) -> None:
+    with config._lock:
+        check(lib.s2n_config_disable_x509_intent_verification(config._mutable()))
+
+
+def set_max_cert_chain_depth(config: Any, depth: int) -> None:
+    if isinstance(depth, bool):
+        raise TypeError("depth must be an int, not bool")
+    depth = operator.index(depth)  # TypeError for str, float...
+    if not 1 <= depth <= 0xFFFF:
+        raise ValueError(f"max cert chain depth must be in 1..65535, not {depth}")
+    with config._lock:
+        check(lib.s2n_config_set_max_cert_chain_depth(config._mutable(), depth))
