@@ -30,6 +30,7 @@ from ._lib import lib as _lib
 from .config import Config
 from .connection import Connection
 from .memory import MemoryBIO
+from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType  # issue 12: ocsp
 from .socket import TLSSocket, wrap_socket
 
 __version__ = "0.1.0"

@@ -823,6 +823,27 @@ class Connection:
         state = "freed" if self._ptr is None else self._mode.name.lower()
         return f"<s2n.Connection {state}>"
 
+    # --- ocsp (issue 12) ---
+
+    @_reader
+    def get_ocsp_response(self, ptr) -> Optional[bytes]:
+        """Client: the DER OCSP response the server stapled, or None."""
+        from . import _ocsp
+        return _ocsp.get_ocsp_response(ptr)
+
+    @_reader
+    def is_ocsp_stapled(self, ptr) -> bool:
+        """Server: an OCSP response was sent; client: one was received."""
+        from . import _ocsp
+        return _ocsp.is_ocsp_stapled(ptr)
+
+    @_reader
+    def get_sct_list(self, ptr) -> Optional[bytes]:
+        """Client: the SignedCertificateTimestampList the server sent
+        (Config.set_ct_support_level(REQUEST)), unvalidated, or None."""
+        from . import _ocsp
+        return _ocsp.get_sct_list(ptr)
+
 
 Connection.__module__ = "s2n"
 
