@@ -3,6 +3,7 @@ real `openssl ocsp` responses by s2n-tls, and interop with openssl."""
 
 from __future__ import annotations
 
+import datetime
 import gc
 import socket
 import subprocess
@@ -154,6 +155,46 @@ def test_unknown_certificate_status_fails(pki, ocsp):
     der = ocsp.response(ocsp.dir / "unlisted.pem", "unknown.der")
     err = _handshake_error(pki, _stapling_server(ocsp, der, "unlisted"), _ocsp_client(pki))
     assert err.name == "S2N_ERR_CERT_UNTRUSTED", err
+
+
+def _timed_response(pki, ocsp, this_update, next_update) -> bytes:
+    """A good response with chosen times (`openssl ocsp` cannot backdate):
+    built with the `cryptography` package when it is installed."""
+    ocsp_mod = pytest.importorskip("cryptography.x509.ocsp")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    load = x509.load_pem_x509_certificate
+    responder = load(ocsp.path("responder.pem").read_bytes())
+    key = serialization.load_pem_private_key(ocsp.path("responder.key").read_bytes(), None)
+    builder = ocsp_mod.OCSPResponseBuilder().add_response(
+        cert=load(pki.path("server.pem").read_bytes()), issuer=load(pki.path("ca.pem").read_bytes()),
+        algorithm=hashes.SHA1(), cert_status=ocsp_mod.OCSPCertStatus.GOOD,
+        this_update=this_update, next_update=next_update, revocation_time=None,
+        revocation_reason=None,
+    ).responder_id(ocsp_mod.OCSPResponderEncoding.HASH, responder).certificates([responder])
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+MIN, DAY = datetime.timedelta(minutes=1), datetime.timedelta(days=1)
+
+
+@pytest.mark.parametrize("this_update, next_update, error", [
+    (-MIN, DAY, None),
+    (-2 * DAY, -DAY, "S2N_ERR_CERT_EXPIRED"),  # past nextUpdate
+    (DAY, 2 * DAY, "S2N_ERR_CERT_INVALID"),  # thisUpdate in the future
+    (-10 * MIN, None, None),  # no nextUpdate: s2n-tls allows one hour after thisUpdate
+    (-120 * MIN, None, "S2N_ERR_CERT_EXPIRED"),
+], ids=["fresh", "stale", "future", "no-next-recent", "no-next-old"])
+def test_response_times_are_checked(pki, ocsp, this_update, next_update, error):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    der = _timed_response(pki, ocsp, now + this_update, next_update and now + next_update)
+    scfg, ccfg = _stapling_server(pki, der), _ocsp_client(pki)
+    if error is None:
+        cli, _ = _pair(pki, scfg, ccfg)
+        assert cli.get_ocsp_response() == der
+    else:
+        assert _handshake_error(pki, scfg, ccfg).name == error
 
 
 def test_garbage_response_fails_unless_check_is_off(pki):
@@ -377,7 +418,7 @@ def test_s2n_client_against_openssl_s_server_status_file(pki, ocsp, flag, versio
     port = free_port()
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.path("server.pem")),
-         "-key", str(pki.path("server.key")), "-status_file", str(ocsp.dir / "good.der"), flag],
+         "-key", str(pki.path("server.key")), "-status_file", str(ocsp.dir / "good.der"), flag, "-rev"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_line(proc, b"ACCEPT")
@@ -398,12 +439,12 @@ def test_s2n_client_against_openssl_s_server_status_file(pki, ocsp, flag, versio
 
 
 def test_openssl_s_server_with_revoked_status_file_is_rejected(pki, ocsp):
-    # the staple says "revoked" for a different certificate than the one served
+    # openssl staples a "revoked" response for the certificate it serves
     ocsp.response(ocsp.dir / "revoked.pem", "revoked.der")
     port = free_port()
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(ocsp.dir / "revoked.pem"),
-         "-key", str(ocsp.dir / "revoked.key"), "-status_file", str(ocsp.dir / "revoked.der")],
+         "-key", str(ocsp.dir / "revoked.key"), "-status_file", str(ocsp.dir / "revoked.der"), "-rev"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_line(proc, b"ACCEPT")

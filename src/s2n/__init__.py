@@ -65,3 +65,4 @@ __all__ = [
     "ProtocolError", "ProtocolVersion", "S2NError", "TLSSocket", "UsageError", "WantReadError",
     "WantWriteError", "__version__", "version_info", "wrap_socket",
 ]
+__all__ += ["CertChainAndKey", "CtSupportLevel", "StatusRequestType"]  # issue 12: ocsp
