@@ -4,7 +4,6 @@ real `openssl ocsp` responses by s2n-tls, and interop with openssl."""
 from __future__ import annotations
 
 import datetime
-import gc
 import socket
 import subprocess
 from pathlib import Path
@@ -316,6 +315,18 @@ def test_frozen_once_added(pki):
     with pytest.raises(ValueError):
         b.set_status_request_type(7)  # type: ignore[arg-type]
     conn.free()
+
+
+def test_mixes_with_add_cert_chain_and_key(pki, ocsp):
+    der = ocsp.response(pki.path("server-rsa.pem"), "good-rsa.der")
+    cck = s2n.CertChainAndKey(pki.path("server-rsa.pem"), pki.path("server-rsa.key"))
+    cck.set_ocsp_data(der)
+    scfg = server_config(pki)  # the EC certificate, added the other way
+    scfg.add_cert_chain_and_key_to_store(cck)
+    cli, _ = _pair(pki, scfg, _ocsp_client(pki, TLS12))  # RSA suites: the RSA chain
+    assert cli.get_ocsp_response() == der
+    cli, _ = _pair(pki, scfg, _ocsp_client(pki))  # the EC chain has no staple
+    assert cli.get_ocsp_response() is None
 
 
 def test_public_only_needs_offload(pki):

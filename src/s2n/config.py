@@ -12,6 +12,12 @@ from ._enums import AlertBehavior, ClientAuth
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
 
+from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
+
+if TYPE_CHECKING:
+    from ._enums import CtSupportLevel, StatusRequestType
+    from ._ocsp import CertChainAndKey
+
 PemLike = Union[bytes, str, "os.PathLike[str]"]
 
 
