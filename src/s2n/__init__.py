@@ -32,6 +32,7 @@ from .config import Config
 from .connection import Connection
 from ._validation import CertValidationInfo  # noqa: F401 - issue 12
 from .memory import MemoryBIO
+from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType  # issue 12: ocsp
 from .socket import TLSSocket, wrap_socket
 from ._client_hello import ClientHello, ClientHelloCbMode  # issue 12: client_hello
 
@@ -69,3 +70,4 @@ __all__ = [
     "RenegotiateResponse", "SerializationVersion",
 ]
 __all__ += ["ClientHello", "ClientHelloCbMode"]  # issue 12: client_hello
+__all__ += ["CertChainAndKey", "CtSupportLevel", "StatusRequestType"]  # issue 12: ocsp

@@ -93,3 +93,19 @@ class ClientHelloCbMode(enum.IntEnum):
 
 
 ClientHelloCbMode.__module__ = "s2n"
+class StatusRequestType(enum.IntEnum):
+    """What a client asks the server to staple (`s2n_status_request_type`)."""
+
+    NONE = 0
+    OCSP = 1
+
+
+class CtSupportLevel(enum.IntEnum):
+    """Whether a client asks for Certificate Transparency SCTs (`s2n_ct_support_level`)."""
+
+    NONE = 0
+    REQUEST = 1
+
+
+for _enum in (StatusRequestType, CtSupportLevel):
+    _enum.__module__ = "s2n"

@@ -13,6 +13,12 @@ from ._enums import AlertBehavior, ClientAuth, ClientHelloCbMode, RenegotiateRes
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
 
+from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
+
+if TYPE_CHECKING:
+    from ._enums import CtSupportLevel, StatusRequestType
+    from ._ocsp import CertChainAndKey
+
 PemLike = Union[bytes, str, "os.PathLike[str]"]
 
 
@@ -49,11 +55,13 @@ SEND_BUFFER = 64 * 1024
 
 
 def _free_config(ptr, chains: list, _cfree=lib.s2n_config_free,
-                 _kfree=lib.s2n_cert_chain_and_key_free) -> None:
-    """ffi.gc destructor: the config first, then the chains it borrowed."""
+                 _kfree=lib.s2n_cert_chain_and_key_free, _cdata=ffi.CData) -> None:
+    """ffi.gc destructor: the config first, then the chains it borrowed
+    (its own C pointers; s2n.CertChainAndKey objects free themselves)."""
     _cfree(ptr)
     for chain in chains:
-        _kfree(chain)
+        if isinstance(chain, _cdata):
+            _kfree(chain)
     chains.clear()
 
 
@@ -124,7 +132,7 @@ class Config:
             os.fsencode(capath) if capath is not None else ffi.NULL))
         # s2n-tls silently turns on OCSP status requests here; keep behaviour
         # independent of how the trust store was filled (as the Rust bindings do).
-        check(lib.s2n_config_set_status_request_type(ptr, 0))
+        check(lib.s2n_config_set_status_request_type(ptr, getattr(self, "_status_request", 0)))
 
     def add_pem_to_trust_store(self, pem: PemLike) -> None:
         """Trust the CA certificate(s) in `pem` (bytes/str, or a path)."""
@@ -337,6 +345,31 @@ class Config:
         included (s2n-tls default 7; 1..65535): leaf + intermediate needs 2."""
         from . import _validation
         _validation.set_max_cert_chain_depth(self, depth)
+    # --- ocsp (issue 12) ---
+
+    def add_cert_chain_and_key_to_store(self, cert_chain_and_key: "CertChainAndKey") -> None:
+        """Serve this s2n.CertChainAndKey (it can serve several Configs; this
+        Config keeps it alive and freezes it)."""
+        from . import _ocsp
+        _ocsp.add_to_store(self, cert_chain_and_key)
+
+    def set_status_request_type(self, kind: "StatusRequestType") -> None:
+        """Client: ask the server to staple an OCSP response
+        (StatusRequestType.OCSP) or not (NONE, the default)."""
+        from . import _ocsp
+        _ocsp.set_status_request_type(self, kind)
+
+    def set_check_stapled_ocsp_response(self, enabled: bool) -> None:
+        """Client: validate a stapled OCSP response during the handshake
+        (on by default). Off: the response is only available to read."""
+        from . import _ocsp
+        _ocsp.set_check_stapled_ocsp_response(self, enabled)
+
+    def set_ct_support_level(self, level: "CtSupportLevel") -> None:
+        """Client: ask for the server's Certificate Transparency SCT list
+        (CtSupportLevel.REQUEST); s2n-tls does not validate SCTs."""
+        from . import _ocsp
+        _ocsp.set_ct_support_level(self, level)
 
 
 Config.__module__ = "s2n"

@@ -923,6 +923,26 @@ class Connection:
         """The chain (DER, leaf first) of the certificate this side sent:
         a server's choice, or a client's certificate; [] if none (yet)."""
         return _client_hello.selected_cert(ptr)
+    # --- ocsp (issue 12) ---
+
+    @_reader
+    def get_ocsp_response(self, ptr) -> Optional[bytes]:
+        """Client: the DER OCSP response the server stapled, or None."""
+        from . import _ocsp
+        return _ocsp.get_ocsp_response(ptr)
+
+    @_reader
+    def is_ocsp_stapled(self, ptr) -> bool:
+        """Server: an OCSP response was sent; client: one was received."""
+        from . import _ocsp
+        return _ocsp.is_ocsp_stapled(ptr)
+
+    @_reader
+    def get_sct_list(self, ptr) -> Optional[bytes]:
+        """Client: the SignedCertificateTimestampList the server sent
+        (Config.set_ct_support_level(REQUEST)), unvalidated, or None."""
+        from . import _ocsp
+        return _ocsp.get_sct_list(ptr)
 
 
 Connection.__module__ = "s2n"
