@@ -435,3 +435,25 @@ def test_contexts_per_connection_share_their_config(pki, tmp_path):
     os.utime(ca, ns=(time.time_ns() + 10**9,) * 2)
     with pytest.raises(ssl.SSLError):
         s2n.ssl.create_default_context(cafile=str(ca))
+
+
+def test_pending_counts_a_request_that_came_with_the_finished(pki):
+    """uvloop's ssl protocol reads only while the incoming BIO or pending()
+    is non-zero. A client's Finished and its first request often arrive
+    together; s2n-tls reads both during the handshake (receive buffering),
+    so pending() must count the request or the server never reads it."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    cli = client_ctx(pki).wrap_bio(c_in, c_out, server_hostname="localhost")
+    srv = server_ctx(pki).wrap_bio(s_in, s_out, server_side=True)
+    for step in (cli.do_handshake, srv.do_handshake):  # ClientHello, server flight
+        with pytest.raises(ssl.SSLWantReadError):
+            step()
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+    cli.do_handshake()  # Finished
+    cli.write(b"GET / HTTP/1.1\r\n\r\n")
+    s_in.write(c_out.read())  # Finished and request in one delivery
+    srv.do_handshake()
+    assert s_in.pending + srv.pending() > 0
+    assert srv.read(100) == b"GET / HTTP/1.1\r\n\r\n"
+    assert srv.pending() == 0

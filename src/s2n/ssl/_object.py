@@ -132,8 +132,14 @@ class SSLObject(ConnectionInfo):
             _errors.reraise(e, self.server_hostname)
 
     def pending(self) -> int:
+        """Bytes read() can return without more input. Unlike OpenSSL's, this
+        counts records s2n-tls read ahead but has not decrypted yet (receive
+        buffering): uvloop's ssl protocol reads only while the incoming BIO or
+        pending() is non-zero, and would otherwise leave a request that came
+        with the client's Finished unread. With part of a record read ahead,
+        read() can still raise SSLWantReadError."""
         conn = self._conn
-        return conn.peek() if conn is not None and self._done else 0
+        return conn.pending() if conn is not None and self._done else 0
 
     def unwrap(self) -> None:
         """Send close_notify and wait (SSLWantReadError) for the peer's."""
