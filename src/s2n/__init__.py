@@ -25,6 +25,7 @@ from ._errors import (
     WantReadError,
     WantWriteError,
 )
+from ._keys import KeyUpdateCounts, PeerKeyUpdate
 from ._lib import ffi as _ffi
 from ._lib import lib as _lib
 from .config import Config

@@ -70,3 +70,13 @@ _VERSION_NAMES = {
 
 for _enum in (Mode, Blocked, ErrorType, AlertBehavior, Blinding, ClientAuth, ProtocolVersion):
     _enum.__module__ = "s2n"
+
+
+class PeerKeyUpdate(enum.IntEnum):
+    """`s2n_peer_key_update`: whether a key update also asks the peer to update."""
+
+    NOT_REQUESTED = 0
+    REQUESTED = 1
+
+
+PeerKeyUpdate.__module__ = "s2n"

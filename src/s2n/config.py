@@ -7,7 +7,7 @@ import os
 import threading
 from typing import Any, Callable, Iterable, List, Optional, Union
 
-from . import _callbacks
+from . import _callbacks, _resumption
 from ._enums import AlertBehavior, ClientAuth
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
@@ -256,6 +256,32 @@ class Config:
         """Bytes s2n-tls may buffer before it writes (several records per
         write(2)). Config() sets 64 KiB; s2n-tls's own default is one record."""
         check(lib.s2n_config_set_send_buffer_size(self._mutable(), int(size)))
+
+    # --- resumption (issue 12) ---
+
+    def set_ticket_encrypt_decrypt_key_lifetime(self, seconds: int) -> None:
+        """Server: how long after its intro time a ticket key encrypts new
+        tickets (and decrypts); default 2 hours.
+        (s2n_config_set_ticket_encrypt_decrypt_key_lifetime)"""
+        _resumption.config_call(self, lib.s2n_config_set_ticket_encrypt_decrypt_key_lifetime,
+                          _resumption.lifetime(seconds, "seconds"))
+
+    def set_ticket_decrypt_key_lifetime(self, seconds: int) -> None:
+        """Server: how long a ticket key still decrypts after it stopped
+        encrypting; default 13 hours. (s2n_config_set_ticket_decrypt_key_lifetime)"""
+        _resumption.config_call(self, lib.s2n_config_set_ticket_decrypt_key_lifetime,
+                          _resumption.lifetime(seconds, "seconds"))
+
+    def require_ticket_forward_secrecy(self, enabled: bool) -> None:
+        """Resume only with forward secrecy: TLS 1.3 only (no TLS 1.2
+        tickets issued or accepted). (s2n_config_require_ticket_forward_secrecy)"""
+        _resumption.config_call(self, lib.s2n_config_require_ticket_forward_secrecy, bool(enabled))
+
+    def set_session_state_lifetime(self, seconds: int) -> None:
+        """How long a session stays resumable (the ticket lifetime sent to
+        clients); default 15 hours. (s2n_config_set_session_state_lifetime)"""
+        _resumption.config_call(self, lib.s2n_config_set_session_state_lifetime,
+                          _resumption.lifetime(seconds, "seconds"))
 
 
 Config.__module__ = "s2n"
