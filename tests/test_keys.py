@@ -72,7 +72,8 @@ class Watched:
 
 def _pair(pki, socketpair, policy=None):
     a, b = socketpair
-    return connected_pair(pki, a, b, scfg=server_config(pki, policy=policy),
+    cert = "server-rsa" if policy == "20170210" else "server"  # a TLS 1.2 policy of RSA suites
+    return connected_pair(pki, a, b, scfg=server_config(pki, cert=cert, policy=policy),
                           ccfg=client_config(pki, policy=policy))
 
 
@@ -199,7 +200,7 @@ def test_key_exchange_group(pki, socketpair):
 def test_key_exchange_group_tls12_ecdhe(pki):
     a, b = socket.socketpair()
     with a, b:
-        cli, srv = connected_pair(pki, a, b, scfg=server_config(pki, policy="20170210"),
+        cli, srv = connected_pair(pki, a, b, scfg=server_config(pki, cert="server-rsa", policy="20170210"),
                                   ccfg=client_config(pki, policy="20170210"))
         assert cli.get_key_exchange_group() == cli.get_curve() != "NONE"
 
@@ -293,7 +294,7 @@ def test_exporter_matches_openssl_s_client(pki):
 
 def _s_server(pki, port: int, *extra: str) -> Watched:
     srv = Watched([OPENSSL, "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.path("server.pem")),
-                   "-key", str(pki.path("server.key")), "-tls1_3", "-msg", *extra])
+                   "-key", str(pki.path("server.key")), "-tls1_3", "-msg", "-naccept", "1", *extra])
     srv.wait_for(rb"ACCEPT")
     return srv
 

@@ -24,7 +24,7 @@ KEY2 = bytes(range(32, 64))
 
 
 def _server(pki, keys=(("key-1", KEY1, 0),), policy=None, ed=None, d=None, count=None):
-    cfg = server_config(pki, policy=policy)
+    cfg = server_config(pki, cert="server-rsa" if policy else "server", policy=policy)
     if ed is not None:
         cfg.set_ticket_encrypt_decrypt_key_lifetime(ed)
     if d is not None:
@@ -261,7 +261,7 @@ def test_key_file_parses_names_keys_and_times():
 @pytest.mark.parametrize("text, why", [
     ("", "no keys"),
     ("a\n", "expected NAME HEXKEY"),
-    (f"a {KEY1.hex()} 1 extra\n", "expected NAME HEXKEY"),
+    (f"a {KEY1.hex()} 1 extra\n", "bad time '1 extra'"),
     ("a zz\n", "not hexadecimal"),
     (f"a {KEY1[:15].hex()}\n", "15 bytes"),
     (f"{'n' * 17} {KEY1.hex()}\n", "1..16"),

@@ -61,11 +61,11 @@ def parse(text: str) -> List[TicketKey]:
     keys: List[TicketKey] = []
     names = set()
     for number, raw in enumerate(text.splitlines(), 1):
-        fields = raw.split("#", 1)[0].split()
+        fields = raw.split("#", 1)[0].split(None, 2)  # INTRO may hold a space
         if not fields:
             continue
-        if len(fields) not in (2, 3):
-            raise TicketKeyError(f"line {number}: expected NAME HEXKEY [INTRO], got {len(fields)} fields")
+        if len(fields) < 2:
+            raise TicketKeyError(f"line {number}: expected NAME HEXKEY [INTRO]")
         name, hexkey = fields[0], fields[1]
         if not _NAME.fullmatch(name):
             raise TicketKeyError(f"line {number}: key name must be 1..16 printable ASCII characters")
@@ -80,7 +80,7 @@ def parse(text: str) -> List[TicketKey]:
             raise TicketKeyError(f"line {number}: the key has {len(key)} bytes; "
                                  "at least 16 needed (32 recommended)")
         try:
-            intro = parse_time(fields[2]) if len(fields) == 3 else 0
+            intro = parse_time(fields[2].strip()) if len(fields) == 3 else 0
         except ValueError as e:
             raise TicketKeyError(f"line {number}: {e}") from None
         keys.append(TicketKey(name, key, intro, number))
