@@ -26,15 +26,16 @@ from ._errors import (
     WantReadError,
     WantWriteError,
 )
+from ._client_hello import ClientHello, ClientHelloCbMode
+from ._keys import KeyUpdateCounts, PeerKeyUpdate
 from ._lib import ffi as _ffi
 from ._lib import lib as _lib
+from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType
+from ._validation import CertValidationInfo
 from .config import Config
 from .connection import Connection
-from ._validation import CertValidationInfo  # noqa: F401 - issue 12
 from .memory import MemoryBIO
-from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType  # issue 12: ocsp
 from .socket import TLSSocket, wrap_socket
-from ._client_hello import ClientHello, ClientHelloCbMode  # issue 12: client_hello
 
 __version__ = "0.1.0"
 
@@ -67,7 +68,8 @@ __all__ = [
     "ClosedError", "Config", "Connection", "ErrorType", "InternalError", "MemoryBIO", "Mode",
     "ProtocolError", "ProtocolVersion", "S2NError", "TLSSocket", "UsageError", "WantReadError",
     "WantWriteError", "__version__", "version_info", "wrap_socket",
-    "RenegotiateResponse", "SerializationVersion",
+    # TLS features beyond the chapter
+    "CertChainAndKey", "CertValidationInfo", "ClientHello", "ClientHelloCbMode", "CtSupportLevel",
+    "KeyUpdateCounts", "PeerKeyUpdate", "RenegotiateResponse", "SerializationVersion",
+    "StatusRequestType",
 ]
-__all__ += ["ClientHello", "ClientHelloCbMode"]  # issue 12: client_hello
-__all__ += ["CertChainAndKey", "CtSupportLevel", "StatusRequestType"]  # issue 12: ocsp

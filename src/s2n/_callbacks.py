@@ -192,23 +192,6 @@ def py_session_ticket_trampoline(conn, ctx, ticket):
 
 
 @ffi.def_extern(error=-1)
-def py_client_hello_trampoline(conn, ctx):
-    if _raised():
-        return -1
-    try:
-        pyconn = connection_of(conn)
-        pyconn._in_client_hello = True  # set_config is allowed here (s2n-tls says so)
-        try:
-            ffi.from_handle(ctx).fn(pyconn)
-        finally:
-            pyconn._in_client_hello = False
-        return 0
-    except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
-        _stash(e)
-        return -1
-
-
-@ffi.def_extern(error=-1)
 def py_key_log_trampoline(ctx, conn, logline, length):
     if _raised():
         return -1

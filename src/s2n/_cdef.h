@@ -142,7 +142,6 @@ struct s2n_connection *py_layer_connection(s2n_mode mode, struct s2n_config *con
 extern "Python" int py_recv_trampoline(void *ctx, uint8_t *buf, uint32_t len);
 extern "Python" int py_send_trampoline(void *ctx, const uint8_t *buf, uint32_t len);
 extern "Python" int py_session_ticket_trampoline(struct s2n_connection *conn, void *ctx, struct s2n_session_ticket *ticket);
-extern "Python" int py_client_hello_trampoline(struct s2n_connection *conn, void *ctx);
 extern "Python" int py_key_log_trampoline(void *ctx, struct s2n_connection *conn, uint8_t *logline, size_t len);
 extern "Python" uint8_t py_verify_host_trampoline(const char *host_name, size_t host_name_len, void *data);
 

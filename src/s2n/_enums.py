@@ -85,6 +85,8 @@ class RenegotiateResponse(enum.IntEnum):
 
 for _enum in (SerializationVersion, RenegotiateResponse):
     _enum.__module__ = "s2n"
+
+
 class ClientHelloCbMode(enum.IntEnum):
     """When the client hello callback decides (s2n_client_hello_cb_mode)."""
 
@@ -93,6 +95,8 @@ class ClientHelloCbMode(enum.IntEnum):
 
 
 ClientHelloCbMode.__module__ = "s2n"
+
+
 class StatusRequestType(enum.IntEnum):
     """What a client asks the server to staple (`s2n_status_request_type`)."""
 
@@ -109,3 +113,13 @@ class CtSupportLevel(enum.IntEnum):
 
 for _enum in (StatusRequestType, CtSupportLevel):
     _enum.__module__ = "s2n"
+
+
+class PeerKeyUpdate(enum.IntEnum):
+    """`s2n_peer_key_update`: whether a key update also asks the peer to update."""
+
+    NOT_REQUESTED = 0
+    REQUESTED = 1
+
+
+PeerKeyUpdate.__module__ = "s2n"

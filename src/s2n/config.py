@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any, Callable, Iterable, List, Optional, Union
 
-from . import _callbacks, _client_hello, _legacy
+from . import _callbacks, _client_hello, _legacy, _resumption
 from ._enums import AlertBehavior, ClientAuth, ClientHelloCbMode, RenegotiateResponse, SerializationVersion
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
@@ -370,6 +370,31 @@ class Config:
         (CtSupportLevel.REQUEST); s2n-tls does not validate SCTs."""
         from . import _ocsp
         _ocsp.set_ct_support_level(self, level)
+    # --- resumption (issue 12) ---
+
+    def set_ticket_encrypt_decrypt_key_lifetime(self, seconds: int) -> None:
+        """Server: how long after its intro time a ticket key encrypts new
+        tickets (and decrypts); default 2 hours.
+        (s2n_config_set_ticket_encrypt_decrypt_key_lifetime)"""
+        _resumption.config_call(self, lib.s2n_config_set_ticket_encrypt_decrypt_key_lifetime,
+                          _resumption.lifetime(seconds, "seconds"))
+
+    def set_ticket_decrypt_key_lifetime(self, seconds: int) -> None:
+        """Server: how long a ticket key still decrypts after it stopped
+        encrypting; default 13 hours. (s2n_config_set_ticket_decrypt_key_lifetime)"""
+        _resumption.config_call(self, lib.s2n_config_set_ticket_decrypt_key_lifetime,
+                          _resumption.lifetime(seconds, "seconds"))
+
+    def require_ticket_forward_secrecy(self, enabled: bool) -> None:
+        """Resume only with forward secrecy: TLS 1.3 only (no TLS 1.2
+        tickets issued or accepted). (s2n_config_require_ticket_forward_secrecy)"""
+        _resumption.config_call(self, lib.s2n_config_require_ticket_forward_secrecy, bool(enabled))
+
+    def set_session_state_lifetime(self, seconds: int) -> None:
+        """How long a session stays resumable (the ticket lifetime sent to
+        clients); default 15 hours. (s2n_config_set_session_state_lifetime)"""
+        _resumption.config_call(self, lib.s2n_config_set_session_state_lifetime,
+                          _resumption.lifetime(seconds, "seconds"))
 
 
 Config.__module__ = "s2n"

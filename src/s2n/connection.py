@@ -12,8 +12,8 @@ import threading
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
-from . import _callbacks, _client_hello
-from ._enums import Blinding, Blocked, ClientAuth, Mode, ProtocolVersion
+from . import _callbacks, _client_hello, _keys, _resumption
+from ._enums import Blinding, Blocked, ClientAuth, Mode, PeerKeyUpdate, ProtocolVersion
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
@@ -943,6 +943,63 @@ class Connection:
         (Config.set_ct_support_level(REQUEST)), unvalidated, or None."""
         from . import _ocsp
         return _ocsp.get_sct_list(ptr)
+    # --- keys (issue 12) ---
+
+    @_exclusive
+    def request_key_update(self, ptr, peer_request: PeerKeyUpdate = PeerKeyUpdate.NOT_REQUESTED) -> None:
+        """TLS 1.3: update our sending key; the KeyUpdate message goes out
+        with the next send(). s2n-tls answers a peer's request itself (on
+        its next send) but cannot make one: REQUESTED raises UsageError.
+        (s2n_connection_request_key_update)"""
+        _keys.request_key_update(ptr, peer_request)
+
+    @_reader
+    def get_key_update_counts(self, ptr) -> "_keys.KeyUpdateCounts":
+        """(send, recv): how often each direction's key was updated, up to
+        255. (s2n_connection_get_key_update_counts)"""
+        return _keys.key_update_counts(ptr)
+
+    @_reader
+    def tls_exporter(self, ptr, label: bytes, context: bytes, length: int) -> bytes:
+        """RFC 8446 7.5 keying material, equal on both ends: TLS 1.3 only,
+        after the handshake. An empty `context` is what TLS 1.3 peers use
+        when they give none. (s2n_connection_tls_exporter)"""
+        return _keys.tls_exporter(ptr, label, context, length)
+
+    @_reader
+    def get_key_exchange_group(self, ptr) -> str:
+        """The negotiated group, e.g. "x25519", "secp256r1" or a hybrid
+        "X25519MLKEM768"; "NONE" when there is none (yet, or TLS 1.2 RSA key
+        exchange). (s2n_connection_get_key_exchange_group)"""
+        return _keys.key_exchange_group(ptr)
+
+    # --- resumption (issue 12) ---
+
+    @_exclusive
+    def add_new_tickets_to_send(self, ptr, count: int) -> None:
+        """Server, TLS 1.3: send `count` more session tickets (with the next
+        send()). (s2n_connection_add_new_tickets_to_send)"""
+        _resumption.add_new_tickets_to_send(ptr, count)
+
+    @_reader
+    def get_tickets_sent(self, ptr) -> int:
+        """Server: session tickets issued on this connection. (s2n_connection_get_tickets_sent)"""
+        return _resumption.tickets_sent(ptr)
+
+    @_exclusive
+    def set_server_keying_material_lifetime(self, ptr, seconds: int) -> None:
+        """Server, TLS 1.3: how long tickets issued here may chain resumptions
+        from this handshake's keys (default a week).
+        (s2n_connection_set_server_keying_material_lifetime)"""
+        _resumption.set_server_keying_material_lifetime(ptr, seconds)
+
+    @_reader
+    def get_session_ticket_lifetime_hint(self, ptr) -> Optional[int]:
+        """Client: the lifetime (seconds) the server gave the last ticket it
+        sent, None if none arrived. With TLS 1.3 prefer the session ticket
+        callback's `lifetime` (one per ticket).
+        (s2n_connection_get_session_ticket_lifetime_hint)"""
+        return _resumption.ticket_lifetime_hint(ptr)
 
 
 Connection.__module__ = "s2n"

@@ -84,14 +84,17 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
                           limit: int = _DEFAULT_LIMIT, family: int = 0, proto: int = 0,
                           flags: int = 0, sock: Optional[socket.socket] = None, local_addr=None,
                           handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
-                          shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT, **kwargs):
+                          shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
+                          session: Optional[bytes] = None, **kwargs):
     """Connect, run the TLS handshake, return (StreamReader, StreamWriter).
 
     As `asyncio.open_connection(host, port, ssl=...)`, with `config` (an
     `s2n.Config`) in place of `ssl`. `server_hostname` (SNI and the name the
     certificate must match) defaults to `host`; "" sends none. Handshake
     errors are raised here (an `s2n.S2NError`, or `TimeoutError` after
-    `handshake_timeout` seconds)."""
+    `handshake_timeout` seconds). `session`: resume it (bytes from a session
+    ticket callback or `Connection.get_session()`); check
+    `writer.get_extra_info("s2n_connection").is_session_resumed()`."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be an s2n.Config, not {type(config).__name__}")
     handshake_timeout, shutdown_timeout = _timeouts(kwargs, handshake_timeout, shutdown_timeout)
@@ -115,6 +118,12 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
     try:
         _set_nodelay(sock)
         conn = _new_connection(Mode.CLIENT, config, sock, server_hostname)
+        if session:
+            try:
+                conn.set_session(session)
+            except BaseException:
+                conn.free()
+                raise
         reader = asyncio.StreamReader(limit=limit, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         waiter = loop.create_future()

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_common_options(pc, lowest_port=1)
     pc.add_argument("--server-name", help="SNI and the name to verify (default: HOST)")
     pc.add_argument("--timeout", type=seconds, default=30.0, help="connect/handshake timeout, seconds")
+    pc.add_argument("--session-in", metavar="FILE", help="resume the session saved in FILE")
+    pc.add_argument("--session-out", metavar="FILE",
+                    help="save the session (each ticket the server sends) to FILE, to resume later")
 
     ps = sub.add_parser("server", help="serve TLS connections", epilog=_KEYLOG_HELP)
     _add_common_options(ps, lowest_port=0)
@@ -76,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     ps.add_argument("--max-conns", type=integer(1), default=1024, help="concurrent connections at most")
     ps.add_argument("--handshake-timeout", type=seconds, default=10.0)
     ps.add_argument("--idle-timeout", type=seconds, default=300.0)
+    ps.add_argument("--ticket-key-file", metavar="FILE",
+                    help="issue session tickets with the keys in FILE (one per line: NAME HEXKEY "
+                         "[INTRO]; servers sharing FILE resume each other's sessions)")
+    ps.add_argument("--ticket-encrypt-decrypt-lifetime", type=integer(1, 2**34), metavar="SECONDS",
+                    help="how long a ticket key encrypts new tickets after its intro time (default 7200)")
+    ps.add_argument("--ticket-decrypt-lifetime", type=integer(1, 2**34), metavar="SECONDS",
+                    help="how long a ticket key then still decrypts (default 46800)")
 
     pd = sub.add_parser("demo", help="a loopback handshake and transfer, no files needed")
     pd.add_argument("--mib", type=integer(1), default=64, help="MiB to transfer")

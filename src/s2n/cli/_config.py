@@ -99,6 +99,9 @@ def build_config(args, server: bool) -> s2n.Config:
             cfg.set_verify_host_callback(lambda name: True)
     if args.no_session_ticket:
         cfg.set_session_tickets_onoff(False)
+    if server:  # issue 12: ticket key file and lifetimes
+        from ._tickets import configure_server
+        configure_server(cfg, args)
     if args.max_blinding_delay is not None:
         cfg.set_max_blinding_delay(args.max_blinding_delay)
     _key_log(cfg)

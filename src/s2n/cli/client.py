@@ -22,6 +22,42 @@ def _is_ip(host: str) -> bool:
         return False
 
 
+def _sessions(cfg: s2n.Config, args, saved: list):
+    """--session-in/--session-out: tickets on, a ticket callback (appending
+    each saved ticket's lifetime to `saved`); returns the session to resume,
+    None, or False after telling the user why not."""
+    if not (args.session_in or args.session_out):
+        return None
+    if args.no_session_ticket:
+        err("s2n client: --session-in/--session-out need session tickets (drop -T)")
+        return False
+    session = None
+    if args.session_in:
+        from ._config import ConfigError
+        from ._tickets import read_session
+
+        try:
+            session = read_session(args.session_in)
+        except ConfigError as e:
+            err(f"s2n client: {e}")
+            return False
+    cfg.set_session_tickets_onoff(True)
+    if args.session_out:
+        from ._tickets import write_session
+
+        path = args.session_out
+
+        def save(conn, ticket: bytes, lifetime: int) -> None:
+            try:
+                write_session(path, ticket)  # the newest ticket wins
+                saved.append(lifetime)
+            except OSError as e:  # a session we cannot save never breaks the connection
+                err(f"s2n client: --session-out {path}: {reason(e)}")
+
+        cfg.set_session_ticket_callback(save)
+    return session
+
+
 def run(args) -> int:
     if args.max_blinding_delay is None:
         # Blinding protects a server from timing attacks; a command-line
@@ -30,6 +66,10 @@ def run(args) -> int:
         args.max_blinding_delay = 0
     cfg = config_or_none(args, server=False)
     if cfg is None:
+        return 2
+    saved: list = []
+    session = _sessions(cfg, args, saved)
+    if session is False:
         return 2
     name = args.server_name or args.host
     try:
@@ -49,6 +89,12 @@ def run(args) -> int:
     else:
         conn.set_server_name(name)
         tls.server_hostname = name
+    if session:
+        try:
+            conn.set_session(session)
+        except s2n.S2NError as e:
+            err(f"s2n client: --session-in {args.session_in}: cannot resume it ({e.name}); "
+                "full handshake")
     tune(conn, args)
     if args.corked_io:
         conn.use_corked_io()
@@ -59,7 +105,8 @@ def run(args) -> int:
         tls.close()
         return 1
     if not args.quiet:
-        err(f"s2n client: connected: {describe(conn)}")
+        resumed = "yes" if conn.is_session_resumed() else "no"
+        err(f"s2n client: connected: {describe(conn)} resumed={resumed}")
     tls.settimeout(None)
     failure = []
     half_closed = threading.Event()
@@ -104,6 +151,8 @@ def run(args) -> int:
         tls.close()
         return 1
     tls.close()
+    if args.session_out and not saved and not args.quiet:
+        err("s2n client: --session-out: the server sent no session ticket")
     if failure:
         err(f"s2n client: sending failed: {reason(failure[0])}")
         return 1
