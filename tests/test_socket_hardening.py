@@ -534,3 +534,40 @@ def test_layer_recv_takes_every_buffered_record_connection_recv_one(pki):
     finally:
         srv.close()
         cli.close()
+
+
+def test_tlssocket_server_waits_for_a_decision_from_another_thread_without_spinning(pki):
+    """A non-blocking client hello callback decides later, in another thread:
+    the TLSSocket handshake waits for it (backing off), without burning CPU."""
+    decided = threading.Event()
+
+    def on_hello(conn):
+        def decide():
+            conn.client_hello_cb_done()
+            decided.set()
+        threading.Timer(0.3, decide).start()
+
+    scfg = server_config(pki)
+    scfg.set_client_hello_cb(on_hello, mode=s2n.ClientHelloCbMode.NONBLOCKING)
+    with _listener() as lsock:
+        box = {}
+
+        def accept():
+            sock, _ = lsock.accept()
+            box["srv"] = s2n.wrap_socket(sock, scfg, server_side=True)
+
+        t = threading.Thread(target=accept, daemon=True)
+        cpu = time.process_time()
+        t.start()
+        cli = s2n.wrap_socket(socket.create_connection(lsock.getsockname()), client_config(pki),
+                              server_hostname="localhost")
+        t.join(10)
+        cpu = time.process_time() - cpu
+    try:
+        assert decided.is_set() and "srv" in box
+        cli.sendall(b"hi")
+        assert box["srv"].recv(10) == b"hi"
+        assert cpu < 0.2, f"{cpu:.2f} s of CPU while waiting 0.3 s for the decision"
+    finally:
+        cli.close()
+        box.get("srv") and box["srv"].close()

@@ -266,6 +266,7 @@ class Config:
         if not 0 <= int(count) <= 255:
             raise ValueError("count must be in 0..255")
         check(lib.s2n_config_set_initial_ticket_count(self._mutable(), int(count)))
+        self._tickets = True  # s2n-tls turns tickets on with a count (as add_ticket_crypto_key needs)
 
     def set_send_buffer_size(self, size: int) -> None:
         """Bytes s2n-tls may buffer before it writes (several records per

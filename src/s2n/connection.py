@@ -275,6 +275,10 @@ class Connection:
             self._refs.pop(key, None)
         self._negotiated = False
         self._hello = None
+        info = getattr(self, "_cert_validation_info", None)
+        if info is not None:  # a pending decision belongs to the old handshake
+            info._invalidate()
+            self._cert_validation_info = None
 
     # configuration
 

@@ -264,7 +264,20 @@ class TLSSocket:
         fd = self._fd
         c_wait = self._rwait if reading else self._wwait
         try:
+            pause = 0.001
             while True:
+                if blocked != Blocked.ON_READ and blocked != Blocked.ON_WRITE:
+                    # The application decides (a client hello or certificate
+                    # validation callback in non-blocking mode, from another
+                    # thread): no fd to wait on, so back off until it has.
+                    left = self._wait_ms(deadline, blocked)  # raises once time is up
+                    time.sleep(pause if left < 0 else min(pause, left / 1000))
+                    pause = min(pause * 2, 0.05)
+                    result = call(*args, True, fd, 0)
+                    if type(result) is not int or result >= 0:
+                        return result
+                    blocked = -result
+                    continue
                 poll = self._polls.get(blocked)
                 if poll is None:
                     poll = self._polls[blocked] = select.poll()
