@@ -288,20 +288,6 @@ def child(args) -> None:
 # the parent: servers, interleaved rounds, the table
 
 
-def make_pki(d: Path) -> None:
-    def run(*a):
-        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-
-    ec = ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-    run("req", "-x509", "-newkey", *ec, "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=bench CA")
-    run("req", "-newkey", *ec, "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=localhost")
-    (d / "ext").write_text("subjectAltName=DNS:localhost\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext")
-
-
 def start_server(kind: str, d: Path, nofile: int):
     proc = subprocess.Popen([sys.executable, str(HERE), "--child", "serve", "--kind", kind,
                              "--pki", str(d), "--nofile", str(nofile)],
@@ -338,6 +324,9 @@ def parent(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="s2n-asyncio-bench-"))
     procs = []
     try:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _common import make_pki  # here: OPENSSL_CONF is set before ssl is imported
+
         make_pki(work)
         servers = {}
         for kind in kinds:

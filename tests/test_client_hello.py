@@ -15,6 +15,7 @@ import pytest
 
 import s2n
 import s2n.asyncio as s2n_asyncio
+import test_memory
 from conftest import _issue, client_config, run_both, run_isolated, server_config
 
 TLS_AES_128_GCM_SHA256 = 0x1301
@@ -38,12 +39,9 @@ def der(pki, name: str) -> bytes:
 # a sans-IO pair (MemoryBIO): every step is explicit, nothing waits
 
 
-class Side:
+class Side(test_memory.Side):
     def __init__(self, mode, config):
-        self.conn = s2n.Connection(mode, config)
-        self.incoming, self.outgoing = s2n.MemoryBIO(), s2n.MemoryBIO()
-        self.conn.set_memory_io(self.incoming, self.outgoing)
-        self.conn.set_blinding(s2n.Blinding.SELF_SERVICE)
+        super().__init__(mode, config)
         self.done = False
 
 

@@ -10,14 +10,7 @@ import pytest
 
 import s2n
 from conftest import client_config, run_isolated, server_config
-
-
-class Side:
-    def __init__(self, mode, config):
-        self.conn = s2n.Connection(mode, config)
-        self.incoming, self.outgoing = s2n.MemoryBIO(), s2n.MemoryBIO()
-        self.conn.set_memory_io(self.incoming, self.outgoing)
-        self.conn.set_blinding(s2n.Blinding.SELF_SERVICE)
+from test_memory import Side, shuttle
 
 
 def pair(scfg, ccfg, server_name="localhost"):
@@ -26,16 +19,6 @@ def pair(scfg, ccfg, server_name="localhost"):
     if server_name:
         cli.conn.set_server_name(server_name)
     return cli, srv
-
-
-def shuttle(cli: Side, srv: Side) -> int:
-    moved = 0
-    for src, dst in ((cli.outgoing, srv.incoming), (srv.outgoing, cli.incoming)):
-        data = src.read()
-        moved += len(data)
-        if data:
-            dst.write(data)
-    return moved
 
 
 def drive(cli: Side, srv: Side, limit: int = 50) -> dict:
