@@ -123,3 +123,17 @@ class PeerKeyUpdate(enum.IntEnum):
 
 
 PeerKeyUpdate.__module__ = "s2n"
+
+
+class PskHmac(enum.IntEnum):
+    SHA256 = 0
+    SHA384 = 1
+
+
+class PskMode(enum.IntEnum):
+    RESUMPTION = 0
+    EXTERNAL = 1
+
+
+for _enum in (PskHmac, PskMode):
+    _enum.__module__ = "s2n"

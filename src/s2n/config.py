@@ -6,10 +6,11 @@ import functools
 import inspect
 import os
 import threading
-from typing import Any, Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
-from . import _callbacks, _client_hello, _legacy, _resumption
-from ._enums import AlertBehavior, ClientAuth, ClientHelloCbMode, RenegotiateResponse, SerializationVersion
+from . import _callbacks, _client_hello, _legacy, _psk, _resumption
+from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
+                     SerializationVersion)
 from ._errors import check, last_error, usage
 from ._lib import ffi, lib
 
@@ -397,6 +398,24 @@ class Config:
         _resumption.config_call(self, lib.s2n_config_set_session_state_lifetime,
                           _resumption.lifetime(seconds, "seconds"))
 
+
+    # --- external PSKs (issue 14) ---
+
+    def set_psk_mode(self, mode: PskMode) -> None:
+        """Which PSKs connections offer and accept (s2n_config_set_psk_mode):
+        RESUMPTION (session tickets, the default) or EXTERNAL."""
+        check(lib.s2n_config_set_psk_mode(self._mutable(), PskMode(mode)))
+
+    def set_psk_selection_callback(self, fn: Callable[[Any, Sequence[bytes]], Optional[int]]) -> None:
+        """Server: `fn(conn, identities) -> index | None` picks one of the PSK
+        identities the client offered (they are untrusted input); the pick must
+        also be appended to the connection. Default: the first offered that
+        matches an appended PSK (s2n_config_set_psk_selection_callback)."""
+        ptr = self._mutable()
+        cb = _psk.selection_handle(fn)
+        check(lib.s2n_config_set_psk_selection_callback(ptr, lib.py_psk_selection_trampoline, cb.handle))
+        self._psk_selection_cb = cb
+        self._has_callbacks = True
 
 Config.__module__ = "s2n"
 

@@ -12,8 +12,8 @@ import threading
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
-from . import _callbacks, _client_hello, _keys, _resumption
-from ._enums import Blinding, Blocked, ClientAuth, Mode, PeerKeyUpdate, ProtocolVersion
+from . import _callbacks, _client_hello, _keys, _psk, _resumption
+from ._enums import Blinding, Blocked, ClientAuth, Mode, PeerKeyUpdate, ProtocolVersion, PskMode
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
@@ -1005,6 +1005,24 @@ class Connection:
         (s2n_connection_get_session_ticket_lifetime_hint)"""
         return _resumption.ticket_lifetime_hint(ptr)
 
+
+    # --- external PSKs (issue 14) ---
+
+    @_exclusive
+    def append_psk(self, ptr, psk: "_psk.ExternalPsk") -> None:
+        """Offer (client) or accept (server) this PSK; s2n-tls keeps a copy
+        (s2n_connection_append_psk). A client offers its PSKs in order."""
+        _psk.append(ptr, psk)
+
+    @_exclusive
+    def set_psk_mode(self, ptr, mode: PskMode) -> None:
+        """Per-connection PSK mode (overrides the Config's)."""
+        check(lib.s2n_connection_set_psk_mode(ptr, PskMode(mode)))
+
+    @_reader
+    def get_negotiated_psk_identity(self, ptr) -> Optional[bytes]:
+        """The identity of the PSK the handshake used, or None."""
+        return _psk.negotiated_identity(ptr)
 
 Connection.__module__ = "s2n"
 
