@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Dict
 
 from ._enums import AlertBehavior, Blinding, Blocked, ClientAuth, ErrorType, Mode, ProtocolVersion
-from ._enums import PskHmac, PskMode, RenegotiateResponse, SerializationVersion
+from ._enums import EarlyDataStatus, PskHmac, PskMode, RenegotiateResponse, SerializationVersion
 from ._errors import (
     AlertError,
     BlockedError,
@@ -32,6 +32,7 @@ from ._lib import ffi as _ffi
 from ._lib import lib as _lib
 from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType
 from ._psk import ExternalPsk
+from ._early_data import OfferedEarlyData, ReplayGuard
 from ._validation import CertValidationInfo
 from .config import Config
 from .connection import Connection
@@ -72,5 +73,6 @@ __all__ = [
     # TLS features beyond the chapter
     "CertChainAndKey", "CertValidationInfo", "ClientHello", "ClientHelloCbMode", "CtSupportLevel",
     "KeyUpdateCounts", "PeerKeyUpdate", "RenegotiateResponse", "SerializationVersion",
-    "StatusRequestType", "ExternalPsk", "PskHmac", "PskMode",
+    "StatusRequestType", "ExternalPsk", "PskHmac", "PskMode", "EarlyDataStatus", "OfferedEarlyData",
+    "ReplayGuard",
 ]

@@ -137,3 +137,13 @@ class PskMode(enum.IntEnum):
 
 for _enum in (PskHmac, PskMode):
     _enum.__module__ = "s2n"
+
+
+class EarlyDataStatus(enum.IntEnum):
+    OK = 0
+    NOT_REQUESTED = 1
+    REJECTED = 2
+    END = 3
+
+
+EarlyDataStatus.__module__ = "s2n"

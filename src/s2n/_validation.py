@@ -34,6 +34,11 @@ class CertValidationInfo:
 
     __slots__ = ("_conn", "_ptr", "_state", "_step", "_in_callback", "__weakref__")
 
+    # What differs between the decisions that share this logic (see _early_data):
+    _slot = "_cert_validation_info"  # the connection's attribute holding the latest one
+    _c_accept, _c_reject = "s2n_cert_validation_accept", "s2n_cert_validation_reject"
+    _stale_name = "S2N_PY_ERR_VALIDATION_STALE"
+
     def __init__(self, conn: Any, ptr: Any, step: tuple) -> None:
         self._conn = weakref.ref(conn)
         self._ptr = ptr
@@ -59,11 +64,11 @@ class CertValidationInfo:
     def _decide(self, accept: bool) -> None:
         conn = self._conn()
         if conn is None:
-            raise _stale("its connection no longer exists")
+            raise self._stale("its connection no longer exists")
         me = threading.get_ident()
         if conn._send.owner == me or conn._recv.owner == me:
             if not self._in_callback:
-                raise usage("CertValidationInfo decided from inside another callback of the same "
+                raise usage(f"{type(self).__name__} decided from inside another callback of the same "
                             "connection: s2n-tls is not re-entrant", "S2N_PY_ERR_REENTRANCY")
             self._apply(accept)  # the driving call holds the connection's locks
             return
@@ -71,8 +76,8 @@ class CertValidationInfo:
         try:
             if conn._ptr is None:
                 self._invalidate()
-                raise _stale("its connection has been freed")
-            if getattr(conn, "_cert_validation_info", None) is not self:
+                raise self._stale("its connection has been freed")
+            if getattr(conn, self._slot, None) is not self:
                 self._invalidate()
             elif self._state == _PENDING and _step(conn) != self._step:
                 self._invalidate()  # wiped, reconfigured: that handshake is gone
@@ -83,25 +88,25 @@ class CertValidationInfo:
     def _apply(self, accept: bool) -> None:
         if self._state != _PENDING or self._ptr is None:
             what = "already decided" if self._state in (_ACCEPTED, _REJECTED) else "no longer valid"
-            raise _stale(f"this validation is {what}")
+            raise self._stale(f"this decision is {what}")
         ptr, self._state = self._ptr, (_ACCEPTED if accept else _REJECTED)
-        self._ptr = None  # one decision per validation
-        check(lib.s2n_cert_validation_accept(ptr) if accept else lib.s2n_cert_validation_reject(ptr))
+        self._ptr = None  # one decision per callback
+        check(getattr(lib, self._c_accept if accept else self._c_reject)(ptr))
 
     def _invalidate(self) -> None:
         if self._state == _PENDING:
             self._state = _STALE
         self._ptr = None  # never reached again
 
+    @classmethod
+    def _stale(cls, why: str):
+        return usage(f"{cls.__name__}: {why}", cls._stale_name)
+
     def __repr__(self) -> str:
-        return f"<s2n.CertValidationInfo {self._state}>"
+        return f"<s2n.{type(self).__name__} {self._state}>"
 
 
 CertValidationInfo.__module__ = "s2n"
-
-
-def _stale(why: str):
-    return usage(f"CertValidationInfo: {why}", "S2N_PY_ERR_VALIDATION_STALE")
 
 
 def _step(conn: Any) -> tuple:
@@ -113,22 +118,29 @@ def _step(conn: Any) -> tuple:
 
 @ffi.def_extern(error=-1)
 def py_cert_validation_trampoline(conn_ptr, info_ptr, ctx):
+    return run_decision_callback(CertValidationInfo, conn_ptr, info_ptr,
+                                 lambda conn: ffi.from_handle(ctx).fn, "cert validation callback")
+
+
+def run_decision_callback(cls, conn_ptr, c_ptr, find_fn, what: str) -> int:
+    """The body of a trampoline whose callback decides (now or later) with a
+    `cls` object: the previous one of this connection goes stale."""
     if _callbacks._raised():
         return -1
-    info: Optional[CertValidationInfo] = None
+    info = None
     try:
         conn = _callbacks.connection_of(conn_ptr)
-        old = getattr(conn, "_cert_validation_info", None)
+        old = getattr(conn, cls._slot, None)
         if old is not None:
             old._invalidate()
-        info = CertValidationInfo(conn, info_ptr, _step(conn))
-        conn._cert_validation_info = info
+        info = cls(conn, c_ptr, _step(conn))
+        setattr(conn, cls._slot, info)
         info._in_callback = True
         try:
-            verdict = ffi.from_handle(ctx).fn(conn, info)
+            verdict = find_fn(conn)(conn, info)
         finally:
             info._in_callback = False
-        _settle(info, verdict)
+        _settle(info, verdict, what)
         return 0
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
         if info is not None:
@@ -137,19 +149,19 @@ def py_cert_validation_trampoline(conn_ptr, info_ptr, ctx):
         return -1
 
 
-def _settle(info: CertValidationInfo, verdict: object) -> None:
+def _settle(info: CertValidationInfo, verdict: object, what: str) -> None:
     """Apply the callback's return value: True/False decide; None leaves the
     decision to a later accept()/reject() (the handshake pauses)."""
     if verdict is None:
         if info._state == _PENDING:
             return  # asynchronous: the info stays valid while the handshake is paused
     elif type(verdict) is not bool:
-        raise TypeError("cert validation callback must return bool (or None to decide later), "
+        raise TypeError(f"{what} must return bool (or None to decide later), "
                         f"not {type(verdict).__name__}")
     elif info._state == _PENDING:
         info._apply(verdict)
     elif (info._state == _ACCEPTED) != verdict:
-        raise ValueError(f"cert validation callback returned {verdict} after calling "
+        raise ValueError(f"{what} returned {verdict} after calling "
                          f"info.{'accept' if info._state == _ACCEPTED else 'reject'}()")
     info._ptr = None  # decided: nothing more to do with the C object
 

@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
-from . import _callbacks, _client_hello, _legacy, _psk, _resumption
+from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption
 from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
                      SerializationVersion)
 from ._errors import check, last_error, usage
@@ -416,6 +416,23 @@ class Config:
         check(lib.s2n_config_set_psk_selection_callback(ptr, lib.py_psk_selection_trampoline, cb.handle))
         self._psk_selection_cb = cb
         self._has_callbacks = True
+
+    # --- early data (issue 14) ---
+
+    def set_server_max_early_data_size(self, size: int) -> None:
+        """Server: accept up to `size` bytes of 0-RTT data (default 0: none).
+        Early data can be replayed: read docs/early-data.md first."""
+        if not 0 <= int(size) < 1 << 32:
+            raise ValueError("size must be in 0..2**32-1")
+        check(lib.s2n_config_set_server_max_early_data_size(self._mutable(), int(size)))
+        self._max_early_data = int(size)  # TLSSocket servers then read early data
+
+    def set_early_data_cb(self, fn: Callable[[Any, Any], Optional[bool]]) -> None:
+        """Server: `fn(conn, offered) -> bool | None` accepts (True) or rejects
+        (False) the client's early data, or decides later through
+        `offered.accept()`/`reject()` (None). `s2n.ReplayGuard()` is a
+        single-process anti-replay default (s2n_config_set_early_data_cb)."""
+        _early_data.set_early_data_cb(self, fn)
 
 Config.__module__ = "s2n"
 

@@ -10,10 +10,10 @@ import functools
 import inspect
 import threading
 import weakref
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _callbacks, _client_hello, _keys, _psk, _resumption
-from ._enums import Blinding, Blocked, ClientAuth, Mode, PeerKeyUpdate, ProtocolVersion, PskMode
+from ._enums import Blinding, Blocked, ClientAuth, EarlyDataStatus, Mode, PeerKeyUpdate, ProtocolVersion, PskMode
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
@@ -275,10 +275,11 @@ class Connection:
             self._refs.pop(key, None)
         self._negotiated = False
         self._hello = None
-        info = getattr(self, "_cert_validation_info", None)
-        if info is not None:  # a pending decision belongs to the old handshake
-            info._invalidate()
-            self._cert_validation_info = None
+        for slot in ("_cert_validation_info", "_early_data_offer"):
+            info = getattr(self, slot, None)
+            if info is not None:  # a pending decision belongs to the old handshake
+                info._invalidate()
+                setattr(self, slot, None)
 
     # configuration
 
@@ -1023,6 +1024,81 @@ class Connection:
     def get_negotiated_psk_identity(self, ptr) -> Optional[bytes]:
         """The identity of the PSK the handshake used, or None."""
         return _psk.negotiated_identity(ptr)
+
+    # --- early data (issue 14) ---
+
+    @_exclusive
+    def set_server_max_early_data_size(self, ptr, size: int) -> None:
+        """Per-connection maximum of accepted early data (overrides the Config's)."""
+        if not 0 <= int(size) < 1 << 32:
+            raise ValueError("size must be in 0..2**32-1")
+        check(lib.s2n_connection_set_server_max_early_data_size(ptr, int(size)))
+
+    @_exclusive
+    def set_server_early_data_context(self, ptr, context: bytes) -> None:
+        """Server: bytes saved in the tickets this connection issues; the
+        early data callback of a later connection sees them (e.g. what the
+        early data may be used for)."""
+        data = bytes(context)
+        check(lib.s2n_connection_set_server_early_data_context(ptr, data, len(data)))
+
+    @_reader
+    def get_early_data_status(self, ptr) -> EarlyDataStatus:
+        status = ffi.new("s2n_early_data_status_t *")
+        check(lib.s2n_connection_get_early_data_status(ptr, status))
+        return EarlyDataStatus(status[0])
+
+    @_reader
+    def get_remaining_early_data_size(self, ptr) -> int:
+        size = ffi.new("uint32_t *")
+        check(lib.s2n_connection_get_remaining_early_data_size(ptr, size))
+        return size[0]
+
+    @_reader
+    def get_max_early_data_size(self, ptr) -> int:
+        size = ffi.new("uint32_t *")
+        check(lib.s2n_connection_get_max_early_data_size(ptr, size))
+        return size[0]
+
+    def send_early_data(self, data: Buffer) -> int:
+        """Client: start the handshake sending `data` as early data (resuming
+        a session whose ticket allows it). Returns the bytes sent, also when
+        the handshake then waits for the peer; BlockedError only when nothing
+        moved. Then negotiate() as usual; if get_early_data_status() says
+        REJECTED, send the data again as normal data."""
+        return self._early_data(lib.py_send_early_data, data, "send_early_data")[0]
+
+    def recv_early_data(self, max_bytes: int = _RECV_BUF - 64) -> bytes:
+        """Server: start the handshake receiving early data. Returns what
+        arrived, b"" once there is no (more) early data; BlockedError only
+        when nothing arrived. Then negotiate() as usual."""
+        buf = bytearray(max(1, int(max_bytes)))
+        n = self._early_data(lib.py_recv_early_data, buf, "recv_early_data")[0]
+        return bytes(buf[:n])
+
+    def _early_data(self, call, data: Any, what: str, nb: bool = False) -> Tuple[int, int]:
+        """(bytes moved, 0 once the early data phase is over, else the
+        Blocked direction); raises BlockedError when nothing moved, unless `nb`."""
+        if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
+            raise _reentrancy(what)
+        self._lock_both()
+        try:
+            ptr = self._conn()
+            view = ffi.from_buffer(data, require_writable=call is lib.py_recv_early_data)
+            moved = ffi.new("ssize_t *")
+            try:
+                rc = self._drive(call, ptr, view, len(view), moved, nb=True)
+            finally:
+                ffi.release(view)
+            if rc >= 0:
+                if self.handshake_complete():
+                    self._negotiated = True
+                return moved[0], 0
+            if moved[0] > 0 or nb:
+                return moved[0], -rc
+            raise self._fail(ptr)
+        finally:
+            self._unlock_both()
 
 Connection.__module__ = "s2n"
 

@@ -19,7 +19,8 @@ import time
 from typing import Any, Optional, Tuple, Union
 
 from . import _hostname, _io
-from ._enums import Blocked, Mode
+from ._enums import Blocked, EarlyDataStatus, Mode
+from ._lib import lib
 from ._errors import ClosedError, S2NError, WantReadError, WantWriteError
 from .config import Config
 from .connection import Connection
@@ -55,14 +56,19 @@ def wrap_socket(sock: _socket.socket, config: Config, *, server_side: bool = Fal
                 server_hostname: Optional[str] = None,
                 do_handshake_on_connect: bool = True,
                 suppress_ragged_eofs: bool = False,
-                session: Optional[bytes] = None) -> "TLSSocket":
+                session: Optional[bytes] = None,
+                early_data: Optional[bytes] = None) -> "TLSSocket":
     """Wrap a connected socket. The TLSSocket takes over the socket: close
     the TLSSocket, not the socket. Its timeout is the socket's at wrap time.
     `session`: resume it (bytes from an earlier `Connection.get_session()`
-    or a session ticket callback)."""
+    or a session ticket callback). `early_data`: a client's first bytes, sent
+    as TLS 1.3 early data (0-RTT) if the session allows it, else (or when the
+    server rejects them) as normal data right after the handshake: either
+    way they arrive once. Only for requests that are safe to replay."""
     return TLSSocket(sock, config, server_side=server_side, server_hostname=server_hostname,
                      do_handshake_on_connect=do_handshake_on_connect,
-                     suppress_ragged_eofs=suppress_ragged_eofs, session=session)
+                     suppress_ragged_eofs=suppress_ragged_eofs, session=session,
+                     early_data=early_data)
 
 
 def _set_nodelay(sock: _socket.socket) -> None:
@@ -110,11 +116,15 @@ class TLSSocket:
     def __init__(self, sock: _socket.socket, config: Config, *, server_side: bool = False,
                  server_hostname: Optional[str] = None, do_handshake_on_connect: bool = True,
                  suppress_ragged_eofs: bool = False, check_hostname: bool = True,
-                 session: Optional[bytes] = None) -> None:
+                 session: Optional[bytes] = None, early_data: Optional[bytes] = None) -> None:
         if sock.type != _socket.SOCK_STREAM:
             raise ValueError("TLS needs a SOCK_STREAM socket")
         if server_side and server_hostname:
             raise ValueError("server_hostname is for clients")
+        if early_data is not None and server_side:
+            raise ValueError("early_data is for clients")
+        self._early_data = None if early_data is None else bytes(early_data)
+        self._early_in = b""  # a server's early data, for the first recv()s
         self._sock = sock
         self._fd = _raw.fileno(sock)
         self.settimeout(_raw.gettimeout(sock))
@@ -306,9 +316,14 @@ class TLSSocket:
                 self._handshake_started = True
                 try:
                     deadline = self._deadline()
+                    early = self._send_early_data(deadline) if self._early_data else 0
+                    if self.server_side and getattr(conn.config, "_max_early_data", 0):
+                        self._early_in = self._recv_early_data(deadline)
                     blocked = conn._negotiate(True, self._fd, self._wwait)
                     if blocked:
                         self._retry(self._negotiate_step, (), blocked, deadline)
+                    if self._early_data:
+                        self._finish_early_data(early, deadline)
                 except IOError:
                     # A TLS 1.3 server sends its session tickets once the
                     # handshake is done: a client that closed at once makes
@@ -329,6 +344,58 @@ class TLSSocket:
                 self._rlock.release()
         finally:
             self._give(self._wlock)
+
+    def _send_early_data(self, deadline: Optional[float]) -> int:
+        """Send what early data the session allows; returns the bytes sent."""
+        conn, data, sent = self.connection, self._early_data, 0
+        while True:
+            moved, blocked = conn._early_data(lib.py_send_early_data, memoryview(data)[sent:],
+                                              "send_early_data", nb=True)
+            sent += moved
+            if not blocked or sent >= len(data):
+                return sent
+            poll = select.poll()
+            poll.register(self._sock, _POLLIN if blocked == Blocked.ON_READ else _POLLOUT)
+            while not poll.poll(self._wait_ms(deadline, blocked)):
+                pass
+
+    def _recv_early_data(self, deadline: Optional[float]) -> bytes:
+        """A server whose Config takes early data reads it before the rest
+        of the handshake (otherwise s2n-tls rejects it)."""
+        conn, got = self.connection, bytearray()
+        buf = bytearray(16384)
+        while True:
+            moved, blocked = conn._early_data(lib.py_recv_early_data, buf, "recv_early_data", nb=True)
+            got += buf[:moved]
+            if not blocked:
+                return bytes(got)
+            if moved:
+                continue
+            if blocked != Blocked.ON_READ and blocked != Blocked.ON_WRITE:
+                left = self._wait_ms(deadline, blocked)  # the early data callback decides later
+                time.sleep(0.001 if left < 0 else min(0.001, left / 1000))
+                continue
+            poll = select.poll()
+            poll.register(self._sock, _POLLIN if blocked == Blocked.ON_READ else _POLLOUT)
+            while not poll.poll(self._wait_ms(deadline, blocked)):
+                pass
+
+    def _take_early(self, n: int) -> bytes:
+        data, self._early_in = self._early_in[:n], self._early_in[n:]
+        return data
+
+    def _finish_early_data(self, sent: int, deadline: Optional[float]) -> None:
+        """The retry rule: early data the server did not take goes again as
+        normal data, so the application's first bytes arrive exactly once."""
+        data, self._early_data = self._early_data, None
+        if self.connection.get_early_data_status() != EarlyDataStatus.END:
+            sent = 0  # rejected or never offered: none of it was received
+        rest = memoryview(data)[sent:]
+        while rest:
+            n = self.connection._send_data(rest, True, self._fd, self._wwait)
+            if n < 0:
+                n = self._retry(self.connection._send_data, (rest,), -n, deadline)
+            rest = rest[n:]
 
     def _negotiate_step(self, nb: bool, fd: int, wait_ms: int) -> int:
         return -self.connection._negotiate(nb, fd, wait_ms)
@@ -381,6 +448,8 @@ class TLSSocket:
 
     def recv(self, bufsize: int = 16384) -> bytes:
         conn = self.connection if self._handshake_done and not self._closed else self._ready()
+        if self._early_in:
+            return self._take_early(bufsize)
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
@@ -402,6 +471,11 @@ class TLSSocket:
 
     def recv_into(self, buffer: Union[bytearray, memoryview], nbytes: int = 0) -> int:
         conn = self.connection if self._handshake_done and not self._closed else self._ready()
+        if self._early_in:
+            view = memoryview(buffer).cast("B")
+            data = self._take_early(nbytes or len(view))
+            view[:len(data)] = data
+            return len(data)
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
@@ -424,7 +498,7 @@ class TLSSocket:
     def pending(self) -> int:
         """Bytes recv() can return without the socket being readable."""
         try:
-            return 0 if self._closed else self.connection.pending()
+            return 0 if self._closed else len(self._early_in) + self.connection.pending()
         except S2NError:
             return 0  # freed by a concurrent close()
 
