@@ -308,3 +308,42 @@ def test_tlssocket_early_data_arrives_exactly_once(pki, accept):
     assert statuses[0] == s2n.EarlyDataStatus.NOT_REQUESTED
     assert statuses[1] == (s2n.EarlyDataStatus.END if accept else s2n.EarlyDataStatus.REJECTED)
     assert seen[1][1] == statuses[1]
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_asyncio_open_connection_early_data(pki, accept):
+    import asyncio
+
+    import s2n.asyncio as s2n_asyncio
+
+    scfg, ccfg, tickets = configs(pki, early_cb=lambda conn, offered: accept)
+    seen = []
+
+    async def handler(reader, writer):
+        data = await reader.readexactly(9)
+        seen.append((data, writer.get_extra_info("s2n_connection").get_early_data_status()))
+        writer.write(b"ok")
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await s2n_asyncio.start_server(handler, "127.0.0.1", 0, config=scfg)
+        port = server.sockets[0].getsockname()[1]
+        statuses = []
+        try:
+            for _ in range(2):
+                reader, writer = await s2n_asyncio.open_connection(
+                    "127.0.0.1", port, config=ccfg, server_hostname="localhost",
+                    session=tickets[-1] if tickets else None, early_data=b"GET /ok\r\n")
+                assert await asyncio.wait_for(reader.readexactly(2), 10) == b"ok"
+                statuses.append(writer.get_extra_info("s2n_connection").get_early_data_status())
+                writer.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+        return statuses
+
+    statuses = asyncio.run(asyncio.wait_for(main(), 30))
+    assert [d for d, _ in seen] == [b"GET /ok\r\n"] * 2
+    assert statuses[1] == (s2n.EarlyDataStatus.END if accept else s2n.EarlyDataStatus.REJECTED)
+    assert seen[1][1] == statuses[1]

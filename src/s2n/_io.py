@@ -55,6 +55,44 @@ def handshake(conn: Connection) -> Steps:
         yield _B[blocked]
 
 
+def early_data_then_handshake(conn: Connection, data: bytes) -> Steps:
+    """A client's handshake that first sends `data` as TLS 1.3 early data, as
+    much as the session allows; returns the bytes sent early. The caller
+    applies the retry rule: unless get_early_data_status() is END, all of
+    `data` goes again as normal data (else `data[sent:]`)."""
+    from ._lib import lib
+
+    sent = 0
+    while sent < len(data):
+        moved, blocked = conn._early_data(lib.py_send_early_data, memoryview(data)[sent:],
+                                          "send_early_data", nb=True)
+        sent += moved
+        if not blocked:
+            break
+        if not moved:
+            yield _B[blocked]
+    yield from handshake(conn)
+    return sent
+
+
+def early_data_received_then_handshake(conn: Connection) -> Steps:
+    """A server's handshake that first reads any TLS 1.3 early data (without
+    that s2n-tls rejects it); returns the early bytes."""
+    from ._lib import lib
+
+    got = bytearray()
+    buf = bytearray(16384)
+    while True:
+        moved, blocked = conn._early_data(lib.py_recv_early_data, buf, "recv_early_data", nb=True)
+        got += buf[:moved]
+        if not blocked:
+            break
+        if not moved:
+            yield _B[blocked]
+    yield from handshake(conn)
+    return bytes(got)
+
+
 def recv(conn: Connection, max_bytes: int, blocked: Optional[Blocked] = None) -> Steps:
     """Until at least one byte (or EOF: b"") is received. `blocked`: what a
     first attempt the caller made already reported (wait before retrying)."""

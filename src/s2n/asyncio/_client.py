@@ -85,7 +85,8 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
                           flags: int = 0, sock: Optional[socket.socket] = None, local_addr=None,
                           handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                           shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
-                          session: Optional[bytes] = None, **kwargs):
+                          session: Optional[bytes] = None, early_data: Optional[bytes] = None,
+                          **kwargs):
     """Connect, run the TLS handshake, return (StreamReader, StreamWriter).
 
     As `asyncio.open_connection(host, port, ssl=...)`, with `config` (an
@@ -94,7 +95,10 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
     errors are raised here (an `s2n.S2NError`, or `TimeoutError` after
     `handshake_timeout` seconds). `session`: resume it (bytes from a session
     ticket callback or `Connection.get_session()`); check
-    `writer.get_extra_info("s2n_connection").is_session_resumed()`."""
+    `writer.get_extra_info("s2n_connection").is_session_resumed()`.
+    `early_data`: the first bytes to send, as TLS 1.3 early data (0-RTT)
+    when the session allows and the server accepts, else right after the
+    handshake: they arrive once either way. Only for requests safe to replay."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be an s2n.Config, not {type(config).__name__}")
     handshake_timeout, shutdown_timeout = _timeouts(kwargs, handshake_timeout, shutdown_timeout)
@@ -130,7 +134,8 @@ async def open_connection(host=None, port=None, *, config: Config, server_hostna
         transport = S2NTransport(loop, sock, conn, lambda: protocol, waiter=waiter,
                                  handshake_timeout=handshake_timeout,
                                  shutdown_timeout=shutdown_timeout,
-                                 expected_ip=_hostname.ip_literal(server_hostname or ""))
+                                 expected_ip=_hostname.ip_literal(server_hostname or ""),
+                                 early_data=None if early_data is None else bytes(early_data))
         await waiter
     except BaseException:
         if transport is None:

@@ -161,7 +161,8 @@ class S2NTransport(asyncio.Transport):
                  handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                  shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
                  extra: Optional[dict] = None, expected_ip: Optional[bytes] = None,
-                 client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None) -> None:
+                 client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None,
+                 early_data: Optional[bytes] = None) -> None:
         super().__init__(extra)
         self._client_hello_cb = client_hello_cb
         self._expected_ip = expected_ip
@@ -219,7 +220,15 @@ class S2NTransport(asyncio.Transport):
         if handshake_timeout is not None:
             self._handshake_timer = loop.call_later(handshake_timeout, self._on_handshake_timeout,
                                                     handshake_timeout)
-        self._rop = op = _Op(_io.handshake(conn), self._on_handshake_done)
+        # a client's first bytes, sent as 0-RTT early data when the session allows
+        self._early_data = early_data
+        if early_data:
+            steps = _io.early_data_then_handshake(conn, early_data)
+        elif conn.mode == Mode.SERVER and getattr(conn.config, "_max_early_data", 0):
+            steps = _io.early_data_received_then_handshake(conn)
+        else:
+            steps = _io.handshake(conn)
+        self._rop = op = _Op(steps, self._on_handshake_done)
         if conn.mode == Mode.SERVER:
             op.wait = _R  # nothing to do before the ClientHello arrives
             self._sync_fd()
@@ -389,7 +398,7 @@ class S2NTransport(asyncio.Transport):
         if self._state is _HANDSHAKING:
             self._error(HandshakeTimeout(f"TLS handshake did not finish within {timeout} s"))
 
-    def _on_handshake_done(self, _: Any) -> None:
+    def _on_handshake_done(self, early_sent: Any) -> None:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
@@ -422,6 +431,17 @@ class S2NTransport(asyncio.Transport):
         except BaseException as exc:  # noqa: BLE001
             self._error(exc)
             return
+        if type(early_sent) is bytes and early_sent:  # a server's early data
+            self._deliver(memoryview(early_sent), len(early_sent))
+        data, self._early_data = self._early_data, None
+        if data:
+            # The retry rule: what the server did not take early goes again
+            # now, before anything the application writes.
+            from .._enums import EarlyDataStatus
+            if conn.get_early_data_status() != EarlyDataStatus.END:
+                early_sent = 0
+            if early_sent < len(data):
+                self.write(data[early_sent:])
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
