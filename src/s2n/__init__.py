@@ -32,6 +32,7 @@ from ._lib import ffi as _ffi
 from ._lib import lib as _lib
 from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType
 from ._psk import ExternalPsk
+from ._pkey import AsyncPkeyOp, AsyncPkeyOpType, AsyncPkeyValidationMode, HashAlgorithm, SignatureAlgorithm
 from ._validation import CertValidationInfo
 from .config import Config
 from .connection import Connection
@@ -73,4 +74,5 @@ __all__ = [
     "CertChainAndKey", "CertValidationInfo", "ClientHello", "ClientHelloCbMode", "CtSupportLevel",
     "KeyUpdateCounts", "PeerKeyUpdate", "RenegotiateResponse", "SerializationVersion",
     "StatusRequestType", "ExternalPsk", "PskHmac", "PskMode",
+    "AsyncPkeyOp", "AsyncPkeyOpType", "AsyncPkeyValidationMode", "HashAlgorithm", "SignatureAlgorithm",
 ]
