@@ -555,3 +555,17 @@ def test_signer_process_decrypts_for_openssl_tls12_rsa_kex(pki):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "AES128-GCM-SHA256" in proc.stdout
     assert ops == [s2n.AsyncPkeyOpType.DECRYPT]
+
+
+@pytest.mark.bench
+def test_bench_script_runs_one_tiny_round(tmp_path):
+    out = tmp_path / "pkey.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "pkey_offload.py"), "--seconds", "0.2",
+                           "--rounds", "1", "--keys", "ec", "--json", str(out)],
+                          capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"ec in-process", "ec perform-in-callback", "ec signer-process"}
+    assert all(r["median"] > 0 for r in results.values())
