@@ -178,9 +178,11 @@ class AsyncPkeyOp:
                 self._free_locked(_FAILED)
                 conn._pkey_op = None
                 conn._app_failure = e  # the next negotiate() raises it
+                conn._app_wake()
                 raise
             self._free_locked(_APPLIED)
             conn._pkey_op = None
+        conn._app_wake()
 
     def fail(self, exc: Optional[BaseException] = None) -> None:
         """Give up (the signer is down, refused, timed out): the handshake
@@ -204,6 +206,7 @@ class AsyncPkeyOp:
                 if mine._ptr is not None and current is not None and current() is self:
                     mine._app_failure = exc
                     mine._pkey_op = None
+                    mine._app_wake()
                 self._free_locked(_FAILED)
         finally:
             if not inside:
@@ -299,6 +302,8 @@ def py_async_pkey_trampoline(conn_ptr, op_ptr):
         op._bind(conn, conn_ptr)
         conn._pkey_op = weakref.ref(op)
         conn._app_failure = None
+        if conn._app_event is None:
+            conn._app_event = threading.Event()  # apply() from a thread wakes a waiting TLSSocket
         op._in_callback = True
         try:
             result = cb.fn(conn, op)
@@ -308,10 +313,13 @@ def py_async_pkey_trampoline(conn_ptr, op_ptr):
             if not inspect.isawaitable(result):
                 raise TypeError(f"async pkey callback must return None or an awaitable, "
                                 f"not {type(result).__name__}")
-            if not getattr(conn, "_asyncio", False):
+            settled = op.state in (_APPLIED, _FAILED, _FREED)
+            if settled or not getattr(conn, "_asyncio", False):
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()  # a coroutine that will never run: no "never awaited" warning
+                if settled:
+                    return 0  # applied (or given up) already: nothing to await
                 raise TypeError("async pkey callback returned an awaitable, but only s2n.asyncio "
                                 "awaits it: answer the op from a thread or inside the callback")
             conn._app_awaitable = (result, lambda: _finish_awaited(conn, op))

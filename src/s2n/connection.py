@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import time
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Union
 
@@ -1034,6 +1035,23 @@ class Connection:
     _app_failure: Optional[BaseException] = None  # a failed apply(): negotiate() raises it
     _app_awaitable: Optional[Any] = None  # (awaitable, finish) for s2n.asyncio to await
     _asyncio = False  # driven by s2n.asyncio (which awaits what a callback returns)
+
+    _app_event: Optional[threading.Event] = None  # set when an application decision lands
+
+    def _app_wait(self, seconds: float) -> None:
+        """For TLSSocket: sleep up to `seconds` while the handshake waits on
+        the application; a pkey op's apply() or fail() wakes it at once."""
+        event = self._app_event
+        if event is None:
+            time.sleep(seconds)
+            return
+        event.wait(seconds)
+        event.clear()  # a wake-up lost here only costs one pause: s2n-tls holds the state
+
+    def _app_wake(self) -> None:
+        event = self._app_event
+        if event is not None:
+            event.set()
 
     def _take_app_awaitable(self) -> Optional[Any]:
         """For s2n.asyncio: what a callback returned for the loop to await
