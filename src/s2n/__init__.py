@@ -33,6 +33,7 @@ from ._lib import lib as _lib
 from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType
 from ._psk import ExternalPsk
 from ._early_data import OfferedEarlyData, ReplayGuard
+from ._pkey import AsyncPkeyOp, AsyncPkeyOpType, AsyncPkeyValidationMode, HashAlgorithm, SignatureAlgorithm
 from ._validation import CertValidationInfo
 from .config import Config
 from .connection import Connection
@@ -74,5 +75,6 @@ __all__ = [
     "CertChainAndKey", "CertValidationInfo", "ClientHello", "ClientHelloCbMode", "CtSupportLevel",
     "KeyUpdateCounts", "PeerKeyUpdate", "RenegotiateResponse", "SerializationVersion",
     "StatusRequestType", "ExternalPsk", "PskHmac", "PskMode", "EarlyDataStatus", "OfferedEarlyData",
-    "ReplayGuard",
+    "ReplayGuard", "AsyncPkeyOp", "AsyncPkeyOpType", "AsyncPkeyValidationMode", "HashAlgorithm",
+    "SignatureAlgorithm",
 ]

@@ -147,3 +147,46 @@ class EarlyDataStatus(enum.IntEnum):
 
 
 EarlyDataStatus.__module__ = "s2n"
+
+
+class AsyncPkeyOpType(enum.IntEnum):
+    """`s2n_async_pkey_op_type`: what a private-key operation asks for."""
+
+    DECRYPT = 0  # TLS 1.2 RSA key exchange: decrypt the premaster secret
+    SIGN = 1  # sign a handshake digest (CertificateVerify, ServerKeyExchange)
+
+
+class AsyncPkeyValidationMode(enum.IntEnum):
+    """`s2n_async_pkey_validation_mode`: STRICT verifies an offloaded
+    signature against the certificate's public key before it is sent."""
+
+    FAST = 0
+    STRICT = 1
+
+
+class SignatureAlgorithm(enum.IntEnum):
+    """`s2n_tls_signature_algorithm`."""
+
+    ANONYMOUS = 0
+    RSA = 1  # RSA PKCS#1 v1.5
+    ECDSA = 3
+    MLDSA = 9
+    RSA_PSS_RSAE = 224
+    RSA_PSS_PSS = 225
+
+
+class HashAlgorithm(enum.IntEnum):
+    """`s2n_tls_hash_algorithm`."""
+
+    NONE = 0
+    MD5 = 1
+    SHA1 = 2
+    SHA224 = 3
+    SHA256 = 4
+    SHA384 = 5
+    SHA512 = 6
+    MD5_SHA1 = 224
+
+
+for _enum in (AsyncPkeyOpType, AsyncPkeyValidationMode, SignatureAlgorithm, HashAlgorithm):
+    _enum.__module__ = "s2n"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
 
 if TYPE_CHECKING:
     from ._enums import CtSupportLevel, StatusRequestType
+    from ._enums import AsyncPkeyValidationMode  # issue 14: pkey
     from ._ocsp import CertChainAndKey
 
 PemLike = Union[bytes, str, "os.PathLike[str]"]
@@ -433,6 +434,27 @@ class Config:
         `offered.accept()`/`reject()` (None). `s2n.ReplayGuard()` is a
         single-process anti-replay default (s2n_config_set_early_data_cb)."""
         _early_data.set_early_data_cb(self, fn)
+
+    # --- pkey offload (issue 14) ---
+
+    def set_async_pkey_callback(self, fn: Callable[[Any, Any], Any]) -> None:
+        """`fn(conn, op: s2n.AsyncPkeyOp)` for every private-key operation
+        of the handshake; the key need not be in this process (add the
+        certificate with CertChainAndKey(chain) and add_cert_chain_and_key_to_store).
+        Answer with op.perform(cck) or op.set_output(result), then
+        op.apply(conn): inside fn, or later from any thread (negotiate()
+        reports Blocked.ON_APPLICATION_INPUT until then). Under s2n.asyncio
+        fn may be `async def` (or return an awaitable): the transport awaits
+        it and applies the answer. (s2n_config_set_async_pkey_callback)"""
+        from . import _pkey
+        _pkey.set_callback(self, fn)
+
+    def set_async_pkey_validation_mode(self, mode: "AsyncPkeyValidationMode") -> None:
+        """STRICT: apply() verifies an offloaded signature with the
+        certificate's public key, so a bad signer fails the handshake here
+        rather than at the peer. (s2n_config_set_async_pkey_validation_mode)"""
+        from . import _pkey
+        _pkey.set_validation_mode(self, mode)
 
 Config.__module__ = "s2n"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import time
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
@@ -25,6 +26,7 @@ _get_ident = threading.get_ident
 _RECV_BUF = 16 * 1024 + 64  # one full TLS record of plaintext
 _RECV_BUF_MAX = 256 * 1024
 _raw_alloc = ffi.new_allocator(should_clear_after_alloc=False)
+_ON_APP = int(Blocked.ON_APPLICATION_INPUT)
 
 
 def _fileno(fd: Any) -> int:
@@ -275,6 +277,7 @@ class Connection:
             self._refs.pop(key, None)
         self._negotiated = False
         self._hello = None
+        self._app_failure = self._pkey_op = self._app_awaitable = None
         for slot in ("_cert_validation_info", "_early_data_offer"):
             info = getattr(self, slot, None)
             if info is not None:  # a pending decision belongs to the old handshake
@@ -535,6 +538,8 @@ class Connection:
                 blocked = lib.py_last_blocked()
                 if not blocked:
                     raise self._fail(ptr)
+                if blocked == _ON_APP and self._app_failure is not None:
+                    raise self._app_failure  # what it waited for failed (issue 14: pkey)
                 if nb:
                     return blocked
                 return -1  # negotiate() raises BlockedError from the capture
@@ -1099,6 +1104,36 @@ class Connection:
             raise self._fail(ptr)
         finally:
             self._unlock_both()
+
+    # --- pkey offload (issue 14) ---
+    # Set by the async pkey callback (s2n/_pkey.py); wipe() clears them.
+    _pkey_op: Optional[Any] = None  # weakref to the AsyncPkeyOp the handshake waits on
+    _app_failure: Optional[BaseException] = None  # a failed apply(): negotiate() raises it
+    _app_awaitable: Optional[Any] = None  # (awaitable, finish) for s2n.asyncio to await
+    _asyncio = False  # driven by s2n.asyncio (which awaits what a callback returns)
+
+    _app_event: Optional[threading.Event] = None  # set when an application decision lands
+
+    def _app_wait(self, seconds: float) -> None:
+        """For TLSSocket: sleep up to `seconds` while the handshake waits on
+        the application; a pkey op's apply() or fail() wakes it at once."""
+        event = self._app_event
+        if event is None:
+            time.sleep(seconds)
+            return
+        event.wait(seconds)
+        event.clear()  # a wake-up lost here only costs one pause: s2n-tls holds the state
+
+    def _app_wake(self) -> None:
+        event = self._app_event
+        if event is not None:
+            event.set()
+
+    def _take_app_awaitable(self) -> Optional[Any]:
+        """For s2n.asyncio: what a callback returned for the loop to await
+        before the handshake goes on, as (awaitable, finish); once."""
+        pending, self._app_awaitable = self._app_awaitable, None
+        return pending
 
 Connection.__module__ = "s2n"
 

@@ -281,7 +281,8 @@ class TLSSocket:
                     # validation callback in non-blocking mode, from another
                     # thread): no fd to wait on, so back off until it has.
                     left = self._wait_ms(deadline, blocked)  # raises once time is up
-                    time.sleep(pause if left < 0 else min(pause, left / 1000))
+                    # (a pkey op's apply()/fail() cuts the wait short)
+                    self.connection._app_wait(pause if left < 0 else min(pause, left / 1000))
                     pause = min(pause * 2, 0.05)
                     result = call(*args, True, fd, 0)
                     if type(result) is not int or result >= 0:

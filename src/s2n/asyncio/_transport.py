@@ -48,7 +48,7 @@ _LOG_THRESHOLD = 5  # writes after connection loss, as asyncio's constants
 
 _R = Blocked.ON_READ
 _W = Blocked.ON_WRITE
-_A = Blocked.ON_APPLICATION_INPUT  # a NONBLOCKING client hello callback has not decided yet
+_A = Blocked.ON_APPLICATION_INPUT  # a callback (client hello, pkey, validation) has not decided yet
 _Sleep = _io.Sleep
 
 if asyncio.TimeoutError is TimeoutError:  # 3.11+
@@ -100,9 +100,10 @@ def _set_nodelay(sock: socket.socket) -> None:
 class _Op:
     """One running step generator and what it waits for."""
 
-    __slots__ = ("gen", "on_done", "wait", "timer", "cancelled")
+    __slots__ = ("gen", "on_done", "wait", "timer", "cancelled", "polls")
 
     def __init__(self, gen, on_done: Callable[[Any], None]) -> None:
+        self.polls = 0  # checks for an application decision made elsewhere
         self.gen = gen
         self.on_done = on_done
         self.wait: Any = None  # None, Blocked.ON_READ/ON_WRITE, or a TimerHandle
@@ -165,6 +166,7 @@ class S2NTransport(asyncio.Transport):
                  early_data: Optional[bytes] = None) -> None:
         super().__init__(extra)
         self._client_hello_cb = client_hello_cb
+        conn._asyncio = True  # callbacks may hand the loop an awaitable (async pkey)
         self._expected_ip = expected_ip
         self._loop = loop
         self._sock: Optional[socket.socket] = sock
@@ -280,8 +282,8 @@ class S2NTransport(asyncio.Transport):
                 op.wait = op.timer = self._loop.call_later(step, self._wake, op)
             elif step is _R or step is _W:
                 op.wait = step
-            elif step is _A and self._client_hello_cb is not None and op is self._rop:
-                self._start_client_hello(op)
+            elif step is _A and op is self._rop:
+                self._await_application(op)
             else:
                 self._forget(op)
                 op.gen.close()
@@ -352,13 +354,33 @@ class S2NTransport(asyncio.Transport):
 
     # handshake
 
-    def _start_client_hello(self, op: _Op) -> None:
-        """s2n-tls waits for the application (a NONBLOCKING client hello
-        callback): run `client_hello_cb(conn)` as a task. The handshake waits
-        on the task, not on the fd (no busy loop; `_cancel` cancels the task),
-        and resumes once it returns and client_hello_cb_done() is called."""
+    def _await_application(self, op: _Op) -> None:
+        """s2n-tls waits for the application: an awaitable a callback
+        returned (an async pkey callback), or the NONBLOCKING client hello
+        callback (`client_hello_cb`). Otherwise the decision comes from
+        elsewhere (a thread): check again on a timer, backing off, until
+        handshake_timeout."""
+        conn = self._conn
+        pending = conn._take_app_awaitable()
+        if pending is not None:
+            awaitable, finish = pending
+            self._start_app_task(op, lambda: awaitable, finish, "async pkey callback")
+        elif self._client_hello_cb is not None and conn._hello is not None and conn._hello.waiting:
+            self._start_app_task(op, lambda: self._client_hello_cb(conn), conn.client_hello_cb_done,
+                                 "client hello callback")
+        else:
+            pause = min(0.05, 0.001 * 2 ** min(op.polls, 6))
+            op.polls += 1
+            op.wait = op.timer = self._loop.call_later(pause, self._wake, op)
+
+    def _start_app_task(self, op: _Op, make: Callable[[], Any], finish: Callable[[], None],
+                        what: str) -> None:
+        """Run the awaitable `make()` as a task. The handshake waits on the
+        task, not on the fd (no busy loop; `_cancel` cancels the task), and
+        resumes once it returns and `finish()` (client_hello_cb_done, the
+        pkey op's apply) succeeded."""
         try:
-            task = asyncio.ensure_future(self._client_hello_cb(self._conn), loop=self._loop)
+            task = asyncio.ensure_future(make(), loop=self._loop)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:  # noqa: BLE001 - not a coroutine, or it raised at once
@@ -367,17 +389,18 @@ class S2NTransport(asyncio.Transport):
             self._error(exc)
             return
         op.wait = op.timer = task
-        task.add_done_callback(lambda t: self._on_client_hello_done(op, t))
+        task.add_done_callback(lambda t: self._on_app_task_done(op, t, finish, what))
 
-    def _on_client_hello_done(self, op: _Op, task: "asyncio.Future[None]") -> None:
+    def _on_app_task_done(self, op: _Op, task: "asyncio.Future[None]", finish: Callable[[], None],
+                          what: str) -> None:
         if op.cancelled or op.timer is not task:
             return  # the transport closed meanwhile (the task was cancelled)
         op.wait = op.timer = None
-        exc = ConnectionAbortedError("client hello callback cancelled") if task.cancelled() \
+        exc = ConnectionAbortedError(f"{what} cancelled") if task.cancelled() \
             else task.exception()
         if exc is None:
             try:
-                self._conn.client_hello_cb_done()
+                finish()
             except BaseException as e:  # noqa: BLE001
                 exc = e
         if exc is not None:
