@@ -15,6 +15,9 @@ Environment variables (all optional):
   S2N_PY_LIBCRYPTO    "aws-lc" (default) or "system" (link the system OpenSSL 3)
   S2N_PY_SDIST        a local copy of the pinned sdist (skips the download)
   S2N_PY_BUILD_CACHE  where native builds are kept (default: build/native)
+  S2N_PY_SANITIZE     sanitizers to build AWS-LC, s2n-tls and the extension
+                      with, e.g. "address,undefined" (see docs/reliability.md;
+                      the result only loads with the ASan runtime preloaded)
 """
 
 from __future__ import annotations
@@ -152,6 +155,58 @@ def libcrypto_choice() -> str:
     return choice
 
 
+# Sanitizers S2N_PY_SANITIZE may name: the ones that work in a shared object
+# loaded into an uninstrumented Python with the runtime preloaded (gcc and clang).
+SANITIZERS = ("address", "undefined")
+
+
+def sanitize_choice() -> tuple:
+    """The sanitizers of S2N_PY_SANITIZE, checked, sorted and deduplicated
+    ("" or unset: none). "undefined,address" and "address,undefined" are one
+    build, so they share one cache folder."""
+    raw = os.environ.get("S2N_PY_SANITIZE", "")
+    names = sorted({n.strip().lower() for n in raw.split(",") if n.strip()})
+    bad = [n for n in names if n not in SANITIZERS]
+    if bad:
+        raise BuildError(f"S2N_PY_SANITIZE: unknown sanitizer(s) {bad}; "
+                         f"choose from {list(SANITIZERS)}, comma-separated")
+    if names and not sys.platform.startswith("linux"):
+        raise BuildError("S2N_PY_SANITIZE is supported on Linux only (the runtime is "
+                         "LD_PRELOADed into an uninstrumented Python)")
+    return tuple(names)
+
+
+def sanitize_flags() -> list:
+    """Compiler (and linker) flags for the sanitizer build, or [].
+    Frame pointers and no sibling calls keep the reports' stacks whole; -g1
+    gives them file:line without the size of full debug info."""
+    names = sanitize_choice()
+    if not names:
+        return []
+    return [f"-fsanitize={','.join(names)}", "-fno-omit-frame-pointer",
+            "-fno-optimize-sibling-calls", "-g1"]
+
+
+def awslc_sanitize_warnings() -> list:
+    """AWS-LC builds with -Werror. Under -fsanitize, GCC's object-size warnings
+    (array-bounds, stringop-overflow/-overread) fire on code they cannot see
+    through (GCC documents the sanitizers as a source of such false positives;
+    AWS-LC demotes the same three for its GCC test targets): keep them
+    warnings, in the sanitizer build and with GCC only (clang knows no
+    -Wstringop-*)."""
+    if not sanitize_choice():
+        return []
+    cc = os.environ.get("CC", "cc")
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    if "clang" in version.lower() or "Free Software Foundation" not in version:
+        return []
+    return ["-Wno-error=array-bounds", "-Wno-error=stringop-overflow",
+            "-Wno-error=stringop-overread"]
+
+
 def tree_digest(tree: Path) -> str:
     """A fast fingerprint of a source tree: every file's path, size and mtime.
     Hidden folders (.git) and the language bindings (Rust target/ folders can
@@ -181,6 +236,10 @@ def cache_dir() -> Path:
     key = "|".join([pin["sha256"], libcrypto_choice(), override, tree,
                     sysconfig.get_platform(), "-".join(platform.libc_ver()),
                     str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v2"])
+    sanitize = sanitize_choice()
+    if sanitize:
+        # Appended only when set, so the normal build keeps its cache key.
+        key += "|sanitize=" + ",".join(sanitize)
     base = Path(os.environ.get("S2N_PY_BUILD_CACHE", ROOT / "build" / "native"))
     return base.resolve() / hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -212,11 +271,12 @@ def run(cmd: list, logfile: Path) -> None:
         raise BuildError(f"command failed: {' '.join(map(str, cmd))}\n(log: {logfile})\n{tail}")
 
 
-def cmake_project(src: Path, build: Path, prefix: Path, options: list) -> None:
+def cmake_project(src: Path, build: Path, prefix: Path, options: list,
+                  extra_flags: list = ()) -> None:
     build.mkdir(parents=True, exist_ok=True)
     # s2n-tls puts __FILE__ into its error debug strings: record paths relative
     # to the project, not this machine's build folder.
-    flags = f"-ffile-prefix-map={src}/={src.name}/"
+    flags = " ".join([f"-ffile-prefix-map={src}/={src.name}/", *sanitize_flags(), *extra_flags])
     jobs = str(os.cpu_count() or 2)
     run([tool("cmake"), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tool('ninja')}",
          "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
@@ -238,20 +298,25 @@ def build_native() -> Path:
         return prefix
     crypto = libcrypto_choice()
     s2n_opts = ["-DS2N_STACKTRACE=OFF", "-DUNSAFE_TREAT_WARNINGS_AS_ERRORS=OFF"]
+    # What s2n-tls's own ASAN option defines (its memory is left in core dumps).
+    s2n_flags = ["-DS2N_ADDRESS_SANITIZER=1"] if "address" in sanitize_choice() else []
+    if sanitize_choice():
+        log(f"sanitizer build: {','.join(sanitize_choice())} (slower to build and to run)")
     if crypto == "aws-lc":
         ensure_pinned_trees()
         awslc_src = ROOT / load_pin()["trees"]["crt/aws-lc"]
         log("building AWS-LC libcrypto (static) ... about a minute on 2 cores")
         cmake_project(awslc_src, out / "aws-lc", prefix,
                       ["-DBUILD_LIBSSL=OFF", "-DDISABLE_GO=ON", "-DDISABLE_PERL=ON",
-                       "-DBUILD_TOOL=OFF"])
+                       "-DBUILD_TOOL=OFF"], awslc_sanitize_warnings())
         s2n_opts += [f"-DCMAKE_PREFIX_PATH={prefix}",
                      "-DS2N_ENFORCE_PROPER_LIBCRYPTO_FEATURE_PROBE=ON"]
     else:
         s2n_opts += ["-DS2N_USE_CRYPTO_SHARED_LIBS=ON"]
     log("building s2n-tls (static) ...")
-    cmake_project(s2n_src, out / "s2n-tls", prefix, s2n_opts)
-    stamp.write_text(json.dumps({"libcrypto": crypto, "s2n_tls_source": str(s2n_src)}))
+    cmake_project(s2n_src, out / "s2n-tls", prefix, s2n_opts, s2n_flags)
+    stamp.write_text(json.dumps({"libcrypto": crypto, "s2n_tls_source": str(s2n_src),
+                                 "sanitize": ",".join(sanitize_choice())}))
     return prefix
 
 
@@ -304,9 +369,12 @@ def _link_settings(extra_macros: list = ()) -> dict:
                       f"-Wl,--version-script={ROOT / 'src' / 's2n' / '_exports.map'}"]
     elif sys.platform == "darwin":
         link_args += ["-Wl,-exported_symbol,_PyInit__s2n"]
+    # A sanitizer build instruments our C too, and links the sanitizer runtimes
+    # (libasan/libubsan become DT_NEEDED; the symbol hiding above still holds).
+    sanitize = sanitize_flags()
     return dict(include_dirs=[str(prefix / "include")], extra_objects=objects,
-                libraries=libraries, extra_link_args=link_args,
-                extra_compile_args=["-O2", "-fvisibility=hidden"],
+                libraries=libraries, extra_link_args=link_args + sanitize,
+                extra_compile_args=["-O2", "-fvisibility=hidden", *sanitize],
                 define_macros=list(extra_macros))
 
 

@@ -203,6 +203,38 @@ def test_native_cache_key_follows_the_s2n_tls_source_tree(build_script, tmp_path
     assert build_script.cache_dir() == keys[-1]
 
 
+def test_sanitizer_build_has_its_own_cache_key(build_script, tmp_path, monkeypatch):
+    """S2N_PY_SANITIZE goes into the native cache key (normalized: order, case,
+    spaces and repeats do not matter); unset or empty leaves the normal key."""
+    monkeypatch.setenv("S2N_PY_BUILD_CACHE", str(tmp_path / "cache"))
+    for var in ("S2N_TLS_SOURCE", "S2N_PY_LIBCRYPTO", "S2N_PY_SANITIZE"):
+        monkeypatch.delenv(var, raising=False)
+    normal = build_script.cache_dir()
+    assert build_script.sanitize_flags() == []
+    monkeypatch.setenv("S2N_PY_SANITIZE", "")
+    assert build_script.cache_dir() == normal
+    monkeypatch.setenv("S2N_PY_SANITIZE", "address,undefined")
+    both = build_script.cache_dir()
+    assert both != normal and both.parent == normal.parent
+    flags = build_script.sanitize_flags()
+    assert "-fsanitize=address,undefined" in flags and "-fno-omit-frame-pointer" in flags
+    monkeypatch.setenv("S2N_PY_SANITIZE", " Undefined, address,address ")
+    assert build_script.cache_dir() == both
+    monkeypatch.setenv("S2N_PY_SANITIZE", "address")
+    assert build_script.cache_dir() not in (normal, both)
+    # the extension is compiled and linked with the same flags, and still hides
+    # every symbol but PyInit__s2n
+    link = build_script._link_settings()
+    assert "-fsanitize=address" in link["extra_compile_args"]
+    assert "-fsanitize=address" in link["extra_link_args"]
+    if sys.platform.startswith("linux"):
+        assert "-Wl,--exclude-libs,ALL" in link["extra_link_args"]
+        assert any(a.startswith("-Wl,--version-script=") for a in link["extra_link_args"])
+    monkeypatch.setenv("S2N_PY_SANITIZE", "address,thread")
+    with pytest.raises(build_script.BuildError, match="unknown sanitizer.*thread"):
+        build_script.cache_dir()
+
+
 def _has_openssl3_headers() -> bool:
     for inc in ("/usr/include", "/usr/local/include"):
         v = Path(inc, "openssl", "opensslv.h")
