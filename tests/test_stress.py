@@ -164,3 +164,79 @@ def test_free_handshake_mid_handshake_is_refused(pki):
     assert cli.get_cipher()
     cli.free()
     srv.free()
+
+
+def test_sender_racing_the_handshake_does_not_wait_for_a_reader(pki):
+    """Found by the stress test: a send() that saw the handshake not done
+    went to do_handshake(), which took the send lock and then waited for the
+    receive lock. Meanwhile the thread that did the handshake went on into
+    recv(), waiting for data that only that send would cause: a deadlock
+    (forever without a timeout). do_handshake() now waits on a lock of its
+    own and returns at once when another thread has finished the handshake."""
+    import socket
+    import sys
+    import threading
+    import time
+
+    lsock = socket.create_server(("127.0.0.1", 0))
+    go = threading.Event()
+    box = {}
+
+    def server():
+        sock, _ = lsock.accept()
+        sock.settimeout(10)
+        tls = s2n.TLSSocket(sock, server_config_(pki), server_side=True, do_handshake_on_connect=False)
+        try:
+            go.wait(10)
+            tls.do_handshake()
+            tls.sendall(tls.recv(100))  # echo the one message
+        finally:
+            tls.close()
+
+    srv = threading.Thread(target=server, daemon=True)
+    srv.start()
+    sock = socket.create_connection(lsock.getsockname(), timeout=5)
+    tls = s2n.wrap_socket(sock, client_config_(pki), server_hostname="localhost",
+                          do_handshake_on_connect=False)
+
+    def reader():
+        try:
+            box["got"] = tls.recv(100)  # does the handshake, then waits for the echo
+        except BaseException as e:  # noqa: BLE001
+            box["got"] = e
+
+    def sender():
+        try:
+            tls.sendall(b"ping")  # the handshake is not done yet: waits for it
+        except BaseException as e:  # noqa: BLE001
+            box["sent"] = e
+
+    def in_do_handshake(t) -> bool:
+        frame = sys._current_frames().get(t.ident)
+        while frame is not None:
+            if frame.f_code.co_name == "do_handshake":
+                return True
+            frame = frame.f_back
+        return False
+
+    r = threading.Thread(target=reader, daemon=True)
+    s = threading.Thread(target=sender, daemon=True)
+    try:
+        r.start()
+        deadline = time.monotonic() + 5
+        while not tls._handshake_started and time.monotonic() < deadline:
+            time.sleep(0.001)  # bounded: until the reader has started the handshake
+        s.start()
+        while not in_do_handshake(s) and time.monotonic() < deadline:
+            time.sleep(0.001)  # bounded: until the sender waits for the handshake
+        assert in_do_handshake(s)
+        go.set()  # now the server answers
+        r.join(10)
+        s.join(10)
+        assert "sent" not in box, box
+        assert box.get("got") == b"ping", box
+    finally:
+        go.set()
+        tls.close()
+        srv.join(10)
+        lsock.close()
