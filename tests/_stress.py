@@ -44,6 +44,11 @@ PY_USAGE_OK = {"S2N_PY_ERR_IN_USE", "S2N_PY_ERR_FREED", "S2N_PY_ERR_NOT_NEGOTIAT
                "S2N_PY_ERR_NO_IO", "S2N_PY_ERR_USAGE", "S2N_PY_ERR_NO_CLIENT_HELLO"}
 
 
+# successes counted per method: proof that handshakes completed and data flowed
+PROGRESS = {"negotiate", "do_handshake", "send", "sendall", "recv", "recv_into", "shutdown",
+            "shutdown_send", "unwrap", "wipe", "serialize"}
+
+
 def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -92,6 +97,9 @@ class Run:
             result = fn()
         except BaseException as e:  # noqa: BLE001 - classified
             label = allowed(e, sockets=self.sockets)
+            if (name == "release_buffers" and isinstance(e, s2n.InternalError)
+                    and e.name == "S2N_ERR_STUFFER_HAS_UNPROCESSED_DATA"):
+                label = "release_buffers:refused"  # documented: a partial record is buffered
             with self.lock:
                 self.calls += 1
                 if label is None:
@@ -103,6 +111,8 @@ class Run:
         with self.lock:
             self.calls += 1
             self.outcomes["ok"] += 1
+            if name in PROGRESS:
+                self.outcomes[f"{name}:ok"] += 1
             if freed_before and must_raise:
                 self.violations.append(f"{name} returned {result!r} after free/close")
         return result
@@ -191,16 +201,16 @@ def connection_ops(conn: s2n.Connection, run: Run, freed: Freed, fresh_io: Calla
     ticket_ok = conn.mode == s2n.Mode.SERVER
     g = 0.6  # getters are cheap: call them often
     ops = [
-        ("free", 0.15, free),
+        ("free", 0.01, free),
         c("negotiate", 6, lambda r: conn.negotiate),
         c("send", 6, lambda r: lambda: conn.send(b"x" * r.randint(1, 3000))),
         c("sendv_with_offset", 2, lambda r: lambda: conn.sendv_with_offset([b"ab", b"cd" * 100], r.randint(0, 3))),
         c("recv", 6, lambda r: lambda: conn.recv(r.choice((1, 100, 16384)))),
         c("recv_into", 4, lambda r: lambda: conn.recv_into(buf, r.choice((0, 1, 500)))),
-        c("shutdown", 0.3, lambda r: conn.shutdown),
-        c("shutdown_send", 0.3, lambda r: conn.shutdown_send),
-        c("wipe", 0.2, lambda r: lambda: (conn.wipe(), fresh_io())),
-        c("renegotiate_wipe", 0.1, lambda r: conn.renegotiate_wipe),
+        c("shutdown", 0.02, lambda r: conn.shutdown),
+        c("shutdown_send", 0.02, lambda r: conn.shutdown_send),
+        c("wipe", 0.03, lambda r: lambda: (conn.wipe(), fresh_io())),
+        c("renegotiate_wipe", 0.03, lambda r: conn.renegotiate_wipe),
         c("renegotiate", 0.1, lambda r: conn.renegotiate),
         c("free_handshake", 0.5, lambda r: conn.free_handshake),
         c("release_buffers", 1, lambda r: conn.release_buffers),
@@ -225,7 +235,7 @@ def connection_ops(conn: s2n.Connection, run: Run, freed: Freed, fresh_io: Calla
           lambda r: lambda: conn.set_server_keying_material_lifetime(3600)),
         c("use_corked_io", 0.1, lambda r: conn.use_corked_io),
         c("serialize", 0.2, lambda r: conn.serialize),
-        c("deserialize", 0.1, lambda r: lambda: conn.deserialize(b"\x00" * 16)),
+        c("deserialize", 0.03, lambda r: lambda: conn.deserialize(b"\x00" * 16)),
         c("tls_exporter", 0.5, lambda r: lambda: conn.tls_exporter(b"EXPORTER-test", b"", 32)),
         c("peek", g, lambda r: conn.peek),
         c("peek_buffered", g, lambda r: conn.peek_buffered),
@@ -343,7 +353,7 @@ class Peer:
         self.conn.free()
 
 
-def stress_connection(pki, transport: str, seconds: float, round_s: float = 0.4,
+def stress_connection(pki, transport: str, seconds: float, round_s: float = 0.3,
                       seed: int = 1) -> Dict[str, Any]:
     from conftest import client_config, server_config
 
@@ -452,14 +462,14 @@ def tls_ops(tls: s2n.TLSSocket, run: Run, closed: Freed, unwrapped: List[socket.
     timeouts = (0.0, 0.01, 0.05, 0.2, None)
     g = 0.5
     return [
-        ("close", 0.03, close),
+        ("close", 0.005, close),
         c("unwrap", 0.01, lambda r: unwrap),
         c("do_handshake", 2, lambda r: tls.do_handshake),
         c("send", 5, lambda r: lambda: tls.send(b"s" * r.randint(1, 3000))),
         c("sendall", 5, lambda r: lambda: tls.sendall(b"a" * r.randint(1, 3000))),
         c("recv", 5, lambda r: lambda: tls.recv(r.choice((1, 100, 16384)))),
         c("recv_into", 4, lambda r: lambda: tls.recv_into(buf, r.choice((0, 1, 500)))),
-        c("shutdown_send", 0.2, lambda r: tls.shutdown_send),
+        c("shutdown_send", 0.02, lambda r: tls.shutdown_send),
         c("makefile_write", 0.5, lambda r: makefile(True, r)),
         c("makefile_read", 0.5, lambda r: makefile(False, r)),
         c("settimeout", 2, lambda r: lambda: tls.settimeout(r.choice(timeouts))),
