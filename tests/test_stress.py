@@ -44,10 +44,7 @@ def test_stress(pki, kind):
         assert report["outcomes"].get("ok", 0) > 100, report
         assert report["outcomes"].get("free:ok", 0) > 0, report
         assert report["outcomes"].get("UsageError:S2N_PY_ERR_FREED", 0) > 0, report
-    if kind in ("memory", "fd", "tlssocket"):
-        out = report["outcomes"]
-        assert out.get("negotiate:ok", 0) + out.get("do_handshake:ok", 0) > 0, report
-        assert out.get("recv:ok", 0) + out.get("recv_into:ok", 0) > 0, report
+        assert report["connected_rounds"] > 0, report
     if kind == "tlssocket":
         assert report["outcomes"].get("close:ok", 0) > 0, report
         assert report["outcomes"].get("OSError:EBADF", 0) > 0, report
