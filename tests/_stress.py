@@ -678,8 +678,8 @@ def stress_memorybio(seconds: float, seed: int = 3) -> Dict[str, Any]:
                 else:
                     repr(bio)
                 if not eof_done.is_set() and time.monotonic() > eof_at and i == 0:
+                    eof_done.set()  # before: a write racing it may already see the EOF
                     bio.write_eof()
-                    eof_done.set()
                 with run.lock:
                     run.calls += 1
                     run.outcomes["ok"] += 1
