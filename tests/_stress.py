@@ -211,7 +211,6 @@ def connection_ops(conn: s2n.Connection, run: Run, freed: Freed, fresh_io: Calla
             run.outcomes["free:ok"] += 1
 
     buf = bytearray(4096)
-    ticket_ok = conn.mode == s2n.Mode.SERVER
     g = 0.6  # getters are cheap: call them often
     ops = [
         ("free", 0.01, free),
@@ -297,7 +296,6 @@ def connection_ops(conn: s2n.Connection, run: Run, freed: Freed, fresh_io: Calla
     # only set and then replaced again at once, under the same round
     ops += [c("set_recv_cb", 0.05, lambda r: lambda: (conn.set_recv_cb(_eagain), fresh_io())),
             c("set_send_cb", 0.05, lambda r: lambda: (conn.set_send_cb(_eagain), fresh_io()))]
-    del ticket_ok
     return ops
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import s2n
 
-from _stress import AFTER_FREE_OK, connection_ops, tls_ops, Freed, Run  # noqa: F401
+from _stress import Freed, Run, connection_ops, tls_ops
 from conftest import client_config as client_config_
 from conftest import run_isolated
 from conftest import server_config as server_config_
