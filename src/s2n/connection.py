@@ -367,7 +367,13 @@ class Connection:
 
     @_exclusive
     def free_handshake(self, ptr) -> None:
-        """Release memory only the handshake needed (after negotiate)."""
+        """Release memory only the handshake needed (after negotiate).
+        Before the handshake is complete it raises UsageError and frees
+        nothing: s2n-tls would free the transcript hashes and key schedule
+        the handshake still needs, and every later negotiate() would fail
+        with S2N_ERR_NULL."""
+        if not lib.s2n_connection_handshake_complete(ptr):
+            raise usage("free_handshake() before the handshake is complete: it would break it")
         check(lib.s2n_connection_free_handshake(ptr))
 
     @_exclusive
@@ -857,7 +863,16 @@ class Connection:
         """Client, TLS 1.2: prepare a renegotiation the Config's renegotiate
         request callback accepted. The receive that met the request must be
         over and no data buffered. Connection settings other than IO (e.g.
-        blinding, server name) must be set again, as after wipe()."""
+        blinding, server name) must be set again, as after wipe().
+
+        Raises UsageError (S2N_PY_ERR_USAGE), and changes nothing, on a
+        connection whose handshake is not complete or is TLS 1.3: s2n-tls
+        would fail too, but only after taking the connection's crypto state
+        away (a later send, recv or shutdown then crashed the process)."""
+        if (not lib.s2n_connection_handshake_complete(ptr)
+                or lib.s2n_connection_get_actual_protocol_version(ptr) >= ProtocolVersion.TLS1_3):
+            raise usage("renegotiate_wipe() needs a complete TLS 1.2 handshake (renegotiation "
+                        "does not exist in TLS 1.3)")
         check(lib.s2n_renegotiate_wipe(ptr))
 
     def renegotiate(self, max_app_data: int = _RECV_BUF - 64) -> Optional[bytes]:

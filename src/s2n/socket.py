@@ -149,6 +149,11 @@ class TLSSocket:
         self._rlock = threading.Lock()
         self._wlock = threading.Lock()
         self._release_lock = threading.Lock()
+        # Held by the thread doing the handshake (taken before the other
+        # two): threads that come to do_handshake() wait on it, not on the
+        # direction locks, which a reader or writer may hold for long once
+        # the handshake is done.
+        self._hs_lock = threading.Lock()
         self._polls: dict = {}
         self._handshake_done = False
         self._handshake_started = False
@@ -305,6 +310,26 @@ class TLSSocket:
             raise
 
     def do_handshake(self) -> None:
+        if self._closed:
+            raise _closed_error()
+        if self._handshake_done:
+            return
+        self._take(self._hs_lock)
+        try:
+            # Another thread may have finished the handshake while we
+            # waited: then return without touching the direction locks. (A
+            # send or recv that found the handshake not done comes here; it
+            # must not wait for the receive lock held by a reader waiting for
+            # data, which may only come after this thread's send: deadlock.)
+            if self._closed:
+                raise _closed_error()
+            if self._handshake_done:
+                return
+            self._handshake_locked()
+        finally:
+            self._hs_lock.release()
+
+    def _handshake_locked(self) -> None:
         conn = self.connection
         self._take(self._wlock)
         try:
@@ -406,6 +431,8 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
+            if self._closed:  # closed (and maybe freed) while this call waited for its turn
+                raise _closed_error("closed by another thread")
             timeout = self._timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             n = conn._send_data(data, True, self._fd, self._wwait)
@@ -430,6 +457,8 @@ class TLSSocket:
         lock = self._wlock
         lock.acquire(False) or self._take(lock)
         try:
+            if self._closed:  # closed (and maybe freed) while this call waited for its turn
+                raise _closed_error("closed by another thread")
             timeout = self._timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             fd = self._fd
@@ -454,6 +483,8 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
+            if self._closed:  # closed (and maybe freed) while this call waited for its turn
+                raise _closed_error("closed by another thread")
             timeout = self._timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             data = conn._recv_data(bufsize, True, self._fd, self._rwait)
@@ -480,6 +511,8 @@ class TLSSocket:
         lock = self._rlock
         lock.acquire(False) or self._take(lock)
         try:
+            if self._closed:  # closed (and maybe freed) while this call waited for its turn
+                raise _closed_error("closed by another thread")
             timeout = self._timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             n = conn._recv_data_into(buffer, nbytes, True, self._fd, self._rwait)
@@ -564,6 +597,8 @@ class TLSSocket:
         conn = self._ready()
         self._take(self._wlock)
         try:
+            if self._closed:
+                raise _closed_error("closed by another thread")
             self._run(_io.close_notify(conn, blind=self.server_side))
         finally:
             self._give(self._wlock)
@@ -576,6 +611,8 @@ class TLSSocket:
         try:
             self._take(self._rlock)
             try:
+                if self._closed:
+                    raise _closed_error("closed by another thread")
                 self._run(_io.unwrap(conn))
                 sock = self._sock
                 self._closed = self._released = True
