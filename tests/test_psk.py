@@ -191,3 +191,21 @@ def test_openssl_s_client_psk_against_our_server():
         finally:
             proc.kill()
             proc.wait(10)
+
+
+def test_append_psk_errors_name_the_s2n_error():
+    conn = s2n.Connection(s2n.Mode.CLIENT)
+    conn.append_psk(s2n.ExternalPsk(b"id", SECRET))
+    with pytest.raises(s2n.S2NError) as e:
+        conn.append_psk(s2n.ExternalPsk(b"id", SECRET))
+    assert e.value.name == "S2N_ERR_DUPLICATE_PSK_IDENTITIES", e.value.name
+
+
+def test_layer_connection_errors_name_the_s2n_error(pki):
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b:
+        with pytest.raises(s2n.S2NError) as e:  # an invalid server name (too long)
+            s2n.wrap_socket(a, s2n.Config(), server_hostname="x" * 300, do_handshake_on_connect=False)
+    assert e.value.name != "S2N_ERR_OK", e.value

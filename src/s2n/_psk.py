@@ -7,7 +7,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from . import _callbacks
 from ._enums import PskHmac
-from ._errors import check
+from ._errors import check, from_capture
 from ._lib import ffi, lib
 
 
@@ -41,7 +41,8 @@ ExternalPsk.__module__ = "s2n"
 def append(ptr, psk: ExternalPsk) -> None:
     if not isinstance(psk, ExternalPsk):
         raise TypeError(f"expected s2n.ExternalPsk, not {type(psk).__name__}")
-    check(lib.py_append_psk(ptr, psk.identity, len(psk.identity), psk.secret, len(psk.secret), psk.hmac))
+    if lib.py_append_psk(ptr, psk.identity, len(psk.identity), psk.secret, len(psk.secret), psk.hmac) < 0:
+        raise from_capture(lib.py_last_error())  # the glue captured it
 
 
 def negotiated_identity(ptr) -> Optional[bytes]:

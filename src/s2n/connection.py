@@ -148,7 +148,7 @@ class Connection:
         with config._lock:
             ptr = lib.py_layer_connection(mode, config._ptr, name, _fileno(fd), handle)
             if ptr == ffi.NULL:
-                raise last_error()
+                raise from_capture(lib.py_last_error())  # the glue captured it
             config._frozen = True
         self._adopt(ptr, mode, handle, config)
         self._refs["read"] = self._refs["write"] = fd
