@@ -4,7 +4,6 @@ integration suite (tests/integrationv2) parses."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -168,6 +167,9 @@ def test_s2nd_serves_openssl(procs, pki, proto, version, policy, cipher):
     assert f"Cipher negotiated: {cipher}\n" in out
     assert "Handshake: NEGOTIATED|FULL_HANDSHAKE" in out
     assert "Early Data status: NOT REQUESTED\n" in out
+    assert "Server signature negotiated: ECDSA+SHA256\n" in out
+    assert "Client signature negotiated" not in out
+    assert "Client hello version: 33\n" in out
     assert out.index("CONNECTED:") < out.index("s2n is ready") < out.index("from openssl")
 
 
@@ -207,6 +209,22 @@ def test_s2nc_to_s2nd(procs, pki):
     assert "Actual protocol version: 34\n" in server.stdout
 
 
+@pytest.mark.parametrize("proto,signature", [("-tls1_3", "RSA-PSS-RSAE+SHA256"), ("-tls1_2", None)])
+def test_rsa_certificate_signature(procs, pki, proto, signature):
+    port = free_port()
+    server = s_server(procs, pki, port, proto, "-naccept", "1", cert="server-rsa")
+    client = s2nc(procs, pki, port, "-e")
+    client.wait_for(b"s2n is ready")
+    client.close_stdin()
+    assert client.finish() == 0, client.text()
+    line = [x for x in client.stdout.splitlines() if x.startswith("Server signature negotiated: ")]
+    assert len(line) == 1
+    if signature:
+        assert line[0].endswith(signature)
+    else:
+        assert line[0].split(": ")[1].split("+")[0] in ("RSA", "RSA-PSS-RSAE")
+
+
 # --- client authentication, ALPN, SNI ---------------------------------------
 
 def test_s2nd_mutual_auth_with_openssl(procs, pki):
@@ -218,6 +236,7 @@ def test_s2nd_mutual_auth_with_openssl(procs, pki):
     client.close_stdin()
     assert server.finish() == 0, server.text()
     assert "|CLIENT_AUTH" in server.stdout
+    assert "Client signature negotiated: ECDSA+SHA256\n" in server.stdout
 
 
 def test_s2nd_mutual_auth_rejects_a_client_without_certificate(procs, pki):

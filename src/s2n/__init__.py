@@ -14,6 +14,7 @@ from typing import Dict
 
 from ._enums import AlertBehavior, Blinding, Blocked, ClientAuth, ErrorType, Mode, ProtocolVersion
 from ._enums import EarlyDataStatus, PskHmac, PskMode, RenegotiateResponse, SerializationVersion
+from ._enums import HashAlgorithm, SignatureAlgorithm  # issue 16
 from ._errors import (
     AlertError,
     BlockedError,
@@ -74,5 +75,5 @@ __all__ = [
     "CertChainAndKey", "CertValidationInfo", "ClientHello", "ClientHelloCbMode", "CtSupportLevel",
     "KeyUpdateCounts", "PeerKeyUpdate", "RenegotiateResponse", "SerializationVersion",
     "StatusRequestType", "ExternalPsk", "PskHmac", "PskMode", "EarlyDataStatus", "OfferedEarlyData",
-    "ReplayGuard",
+    "ReplayGuard", "HashAlgorithm", "SignatureAlgorithm",
 ]

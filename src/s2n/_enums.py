@@ -147,3 +147,28 @@ class EarlyDataStatus(enum.IntEnum):
 
 
 EarlyDataStatus.__module__ = "s2n"
+
+
+# issue 16: s2n_tls_signature_algorithm / s2n_tls_hash_algorithm
+class SignatureAlgorithm(enum.IntEnum):
+    ANONYMOUS = 0
+    RSA = 1
+    ECDSA = 3
+    MLDSA = 9
+    RSA_PSS_RSAE = 224
+    RSA_PSS_PSS = 225
+
+
+class HashAlgorithm(enum.IntEnum):
+    NONE = 0
+    MD5 = 1
+    SHA1 = 2
+    SHA224 = 3
+    SHA256 = 4
+    SHA384 = 5
+    SHA512 = 6
+    MD5_SHA1 = 224
+
+
+for _enum in (SignatureAlgorithm, HashAlgorithm):
+    _enum.__module__ = "s2n"

@@ -152,21 +152,20 @@ def negotiate(conn: s2n.Connection, fd: int) -> bool:
 _EARLY = {"OK": "IN PROGRESS", "NOT_REQUESTED": "NOT REQUESTED", "REJECTED": "REJECTED", "END": "ACCEPTED"}
 
 
-def _client_hello_version(conn: s2n.Connection) -> int:
-    if conn.mode == s2n.Mode.CLIENT:
-        # What the client put in legacy_version: its highest version, capped at TLS 1.2.
-        return min(int(conn.get_client_protocol_version()), int(s2n.ProtocolVersion.TLS1_2))
-    try:
-        return int(conn.get_client_hello().get_legacy_protocol_version())
-    except s2n.S2NError:
-        return int(conn.get_client_protocol_version())
+_SIG = {"ANONYMOUS": "None", "RSA_PSS_RSAE": "RSA-PSS-RSAE", "RSA_PSS_PSS": "RSA-PSS-PSS"}
+_HASH = {"NONE": "None"}
+
+
+def _signature(pair) -> str:
+    sig, digest = pair
+    return f"{_SIG.get(sig.name, sig.name)}+{_HASH.get(digest.name, digest.name)}"
 
 
 def print_connection_info(conn: s2n.Connection) -> None:
     lines = [
         "CONNECTED:",
         f"Handshake: {conn.get_handshake_type_name()}",
-        f"Client hello version: {_client_hello_version(conn)}",
+        f"Client hello version: {conn.get_client_hello_version()}",
         f"Client protocol version: {int(conn.get_client_protocol_version())}",
         f"Server protocol version: {int(conn.get_server_protocol_version())}",
         f"Actual protocol version: {int(conn.get_actual_protocol_version())}",
@@ -185,6 +184,10 @@ def print_connection_info(conn: s2n.Connection) -> None:
     if ocsp:
         lines.append(f"OCSP response received, length {len(ocsp)}")
     lines.append(f"Cipher negotiated: {conn.get_cipher()}")
+    lines.append(f"Server signature negotiated: {_signature(conn.get_selected_signature_algorithm())}")
+    client_sig = conn.get_selected_client_cert_signature_algorithm()
+    if client_sig[0] != s2n.SignatureAlgorithm.ANONYMOUS:
+        lines.append(f"Client signature negotiated: {_signature(client_sig)}")
     resumed = conn.is_session_resumed()
     if resumed:
         lines.append("Resumed session")

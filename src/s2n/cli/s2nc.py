@@ -324,6 +324,8 @@ def run(o: Options) -> int:
                     raise Exit(1, f"[{os.getpid()}] s2nc can only reconnect in TLS1.3 with session tickets.\n")
                 echo(conn, fd, stop=lambda: state["ticket"])
             else:
+                if not o.session_ticket and conn.get_session_id_length() <= 0:
+                    raise Exit(1, f"[{os.getpid()}] Endpoint sent empty session id so cannot resume session\n")
                 state["session"] = _guard("Error getting serialized session state", conn.get_session)
             if o.ticket_out:
                 try:
