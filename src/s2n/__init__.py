@@ -14,6 +14,7 @@ from typing import Dict
 
 from ._enums import AlertBehavior, Blinding, Blocked, ClientAuth, ErrorType, Mode, ProtocolVersion
 from ._enums import EarlyDataStatus, PskHmac, PskMode, RenegotiateResponse, SerializationVersion
+from ._enums import HashAlgorithm, SignatureAlgorithm  # issue 16
 from ._errors import (
     AlertError,
     BlockedError,

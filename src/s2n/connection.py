@@ -19,6 +19,7 @@ from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
 from ._lib import ffi, lib
 from .config import Config, c_string
+from ._enums import HashAlgorithm, SignatureAlgorithm  # issue 16
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -1149,6 +1150,38 @@ class Connection:
         before the handshake goes on, as (awaitable, finish); once."""
         pending, self._app_awaitable = self._app_awaitable, None
         return pending
+
+    # --- s2ntools (issue 16) ---
+
+    @_reader
+    def get_selected_signature_algorithm(self, ptr) -> Tuple["SignatureAlgorithm", "HashAlgorithm"]:
+        """(signature, hash) of the server's handshake signature; (ANONYMOUS,
+        NONE) without one (PSK, resumption). s2n_connection_get_selected_signature_algorithm
+        and s2n_connection_get_selected_digest_algorithm."""
+        from . import _s2ntools
+        return _s2ntools.server_signature(ptr)
+
+    @_reader
+    def get_selected_client_cert_signature_algorithm(self, ptr) -> Tuple["SignatureAlgorithm", "HashAlgorithm"]:
+        """(signature, hash) of the client certificate's signature; (ANONYMOUS,
+        NONE) without client authentication. s2n_connection_get_selected_client_cert_signature_algorithm
+        and s2n_connection_get_selected_client_cert_digest_algorithm."""
+        from . import _s2ntools
+        return _s2ntools.client_signature(ptr)
+
+    @_reader
+    def get_client_hello_version(self, ptr) -> int:
+        """The version the ClientHello claimed (legacy_version: TLS 1.2 at
+        most; 20 for an SSLv2 ClientHello). s2n_connection_get_client_hello_version."""
+        from . import _s2ntools
+        return _s2ntools.client_hello_version(ptr)
+
+    @_reader
+    def get_session_id_length(self, ptr) -> int:
+        """Length of the session ID (0: none). s2n_connection_get_session_id_length."""
+        from . import _s2ntools
+        return _s2ntools.session_id_length(ptr)
+
 
 Connection.__module__ = "s2n"
 

@@ -99,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("s2nc", "s2nd"):  # issue 16: s2n-tls's own tools, their own flags
+        from importlib import import_module
+
+        return import_module(f".{argv[0]}", __name__).main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "client":
         from .client import run

@@ -1,0 +1,374 @@
+"""s2nc: s2n-tls's example client (bin/s2nc.c), same flags and output,
+on the public s2n API. `python -m s2n s2nc [options] host [port]`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import List, Optional
+
+import s2n
+
+from ._s2ntools import (Exit, echo, err, key_log, negotiate, out, parse, print_error, psk,
+                        read_file, send_all, unsupported, wait, wait_for_shutdown)
+
+PROG = "s2nc"
+SHORT = "a:c:ehn:m:sf:d:l:k:D:t:irTCBL:P:E:"
+LONG = ["alpn=", "ciphers=", "enter-fips-mode", "echo", "send-file=", "help", "name=", "status",
+        "mfl=", "ca-file=", "ca-dir=", "cert=", "key=", "insecure", "reconnect", "ticket-out=",
+        "ticket-in=", "no-session-ticket", "serialize-out=", "deserialize-in=", "dynamic=",
+        "timeout=", "corked-io", "tls13", "non-blocking", "key-log=", "psk=", "early-data=",
+        "renegotiation=", "npn", "buffered-send=", "prefer-low-latency", "prefer-throughput"]
+MAX_PSKS = 10
+
+
+def usage() -> str:
+    return """usage: s2nc [options] host [port]
+ host: hostname or IP address to connect to
+ port: port to connect to (default 443)
+
+ Options:
+  -a,--alpn [protocols]       comma-separated ALPN protocols
+  -c,--ciphers [policy]       s2n-tls security policy (default "default")
+  -e,--echo                   after the handshake, stdin to the server, the server to stdout
+  --send-file [path]          send the file's contents after connecting
+  -n,--name [server name]     SNI (default: host)
+  -s,--status                 request (and check) the server's OCSP status
+  -m,--mfl [512|1024|2048|4096]  request a maximum fragment length
+  -f,--ca-file [path]         trust store CA file (PEM)
+  -d,--ca-dir [path]          directory of hashed trusted certs
+  -i,--insecure               INSECURE: do not verify the server's certificate
+  -l,--cert [path]            client certificate chain (PEM), for client auth
+  -k,--key [path]             its private key (PEM)
+  -r,--reconnect              reconnect 5 times, resuming the session
+  -T,--no-session-ticket      resume with session IDs rather than tickets
+  --ticket-out [path]         save the session to path
+  --ticket-in [path]          resume the session saved in path
+  -D,--dynamic [bytes] -t,--timeout [seconds]  dynamic record size threshold and timeout
+  -C,--corked-io              TCP_CORK while writing flights
+  -B,--non-blocking           non-blocking socket (always the case here)
+  -L,--key-log [path]         INSECURE: append NSS key log lines to path
+  -P,--psk [id,hexsecret,SHA256|SHA384]  external PSK (repeatable, up to 10)
+  -E,--early-data [path]      send the file as early data when resuming
+  --buffered-send [bytes]     buffer sends up to this size
+  --prefer-low-latency, --prefer-throughput
+  -h,--help
+Unsupported here (exit 1): --enter-fips-mode, --renegotiation, --npn,
+  --serialize-out, --deserialize-in.
+"""
+
+
+class Options:
+    def __init__(self) -> None:
+        self.alpn: Optional[str] = None
+        self.ciphers = "default"
+        self.echo = False
+        self.send_file: Optional[bytes] = None
+        self.name: Optional[str] = None
+        self.status = False
+        self.mfl = 0
+        self.ca_file: Optional[str] = None
+        self.ca_dir: Optional[str] = None
+        self.cert: Optional[bytes] = None
+        self.key: Optional[bytes] = None
+        self.insecure = False
+        self.reconnect = 0
+        self.ticket_out: Optional[str] = None
+        self.ticket_in: Optional[str] = None
+        self.session_ticket = True
+        self.dyn_threshold = 0
+        self.dyn_timeout = 0
+        self.corked = False
+        self.key_log: Optional[str] = None
+        self.psks: List[str] = []
+        self.early_data: Optional[bytes] = None
+        self.send_buffer = 0
+        self.low_latency = False
+        self.throughput = False
+        self.host = ""
+        self.port = "443"
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0  # atoi()
+
+
+def options(argv: List[str]) -> Options:
+    o = Options()
+    opts, rest = parse(PROG, argv, SHORT, LONG, {}, usage)
+    for flag, val in opts:
+        if flag in ("-a", "--alpn"):
+            o.alpn = val
+        elif flag in ("-c", "--ciphers"):
+            o.ciphers = val
+        elif flag == "--enter-fips-mode":
+            raise Exit(1, "Error entering FIPS mode. s2nc was not built against a FIPS-capable libcrypto.\n")
+        elif flag in ("-e", "--echo"):
+            o.echo = True
+        elif flag == "--send-file":
+            o.send_file = read_file(PROG, val)
+        elif flag in ("-h", "--help"):
+            raise Exit(1, usage())
+        elif flag in ("-n", "--name"):
+            o.name = val
+        elif flag in ("-s", "--status"):
+            o.status = True
+        elif flag in ("-m", "--mfl"):
+            o.mfl = _int(val)
+        elif flag in ("-f", "--ca-file"):
+            o.ca_file = val
+        elif flag in ("-d", "--ca-dir"):
+            o.ca_dir = val
+        elif flag in ("-l", "--cert"):
+            o.cert = read_file(PROG, val)
+        elif flag in ("-k", "--key"):
+            o.key = read_file(PROG, val)
+        elif flag in ("-i", "--insecure"):
+            o.insecure = True
+        elif flag in ("-r", "--reconnect"):
+            o.reconnect = 5
+        elif flag == "--ticket-out":
+            o.ticket_out = val
+        elif flag == "--ticket-in":
+            o.ticket_in = val
+        elif flag in ("-T", "--no-session-ticket"):
+            o.session_ticket = False
+        elif flag in ("-t", "--timeout"):
+            o.dyn_timeout = min(255, _int(val))
+        elif flag in ("-D", "--dynamic"):
+            o.dyn_threshold = max(0, _int(val))
+        elif flag in ("-C", "--corked-io"):
+            o.corked = True
+        elif flag == "--tls13":
+            pass  # deprecated upstream too: TLS 1.3 follows the security policy
+        elif flag in ("-B", "--non-blocking"):
+            pass  # the socket is always non-blocking here
+        elif flag in ("-L", "--key-log"):
+            o.key_log = val
+        elif flag in ("-P", "--psk"):
+            if len(o.psks) >= MAX_PSKS:
+                raise Exit(1, "Error setting psks, maximum number of psks permitted is 10.\n")
+            o.psks.append(val)
+        elif flag in ("-E", "--early-data"):
+            o.early_data = read_file(PROG, val)
+        elif flag == "--buffered-send":
+            n = _int(val)
+            if not 0 <= n <= 0xFFFFFFFF:
+                raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
+            o.send_buffer = n
+        elif flag == "--prefer-low-latency":
+            o.low_latency = True
+        elif flag == "--prefer-throughput":
+            o.throughput = True
+        elif flag == "--renegotiation":
+            raise unsupported(PROG, flag, "TLS 1.2 renegotiation is not wired into this tool yet")
+        elif flag == "--npn":
+            raise unsupported(PROG, flag, "the package has no NPN API")
+        elif flag in ("--serialize-out", "--deserialize-in"):
+            raise unsupported(PROG, flag, "connection serialization is not wired into this tool yet")
+    if not rest:
+        raise Exit(1, usage())
+    o.host = rest[0]
+    if len(rest) > 1:
+        o.port = rest[1]
+    if o.low_latency and o.throughput:
+        raise Exit(1, "prefer-throughput and prefer-low-latency options are mutually exclusive\n")
+    if o.mfl and o.mfl not in (512, 1024, 2048, 4096):
+        raise Exit(1, "Invalid maximum fragment length value\n")
+    return o
+
+
+def _verify_host(trusted: str):
+    """s2nc checks the certificate against the host it connects to (not
+    --name), with wildcards, and takes localhost and 127.0.0.1 as one."""
+    trusted = trusted.lower()
+    local = ("localhost", "127.0.0.1")
+
+    def check(name: str) -> bool:
+        name = name.lower()
+        if len(name) > 2 and name.startswith("*."):
+            dot = trusted.find(".")
+            return dot >= 0 and trusted[dot:] == name[1:]
+        if name in local:
+            return trusted in local
+        return name == trusted
+
+    return check
+
+
+def _guard(what: str, fn, *args):
+    try:
+        return fn(*args)
+    except (s2n.S2NError, ValueError, OSError) as e:
+        print_error(what, e)
+        raise Exit(1)
+
+
+def make_config(o: Options, on_ticket) -> s2n.Config:
+    cfg = s2n.Config()
+    # Blinding hides timing from an attacker probing a server; a command-line
+    # client that failed has nothing to hide, and harnesses expect it to exit
+    # at once rather than after s2n-tls's 10-30 s delay.
+    cfg.set_max_blinding_delay(0)
+    _guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
+    if o.status:
+        _guard("OCSP validation is not supported by the linked libCrypto implementation. It cannot be set.",
+               cfg.set_status_request_type, s2n.StatusRequestType.OCSP)
+        try:
+            cfg.set_check_stapled_ocsp_response(True)
+        except s2n.S2NError as e:
+            print_error("OCSP validation is not supported by the linked libCrypto implementation. "
+                        "It cannot be set.", e)
+    cfg.set_verify_host_callback(_verify_host(o.host))
+    if o.alpn is not None:
+        _guard("Failed to set protocol preferences", cfg.set_protocol_preferences,
+               [p for p in o.alpn.split(",") if p])
+    if o.mfl:
+        _guard("Error setting maximum fragment length", cfg.send_max_fragment_length, o.mfl)
+    if o.send_buffer:
+        _guard("Error setting send buffer size", cfg.set_send_buffer_size, o.send_buffer)
+    if (o.cert is None) != (o.key is None):
+        raise Exit(1, f"[{os.getpid()}] Client cert/key pair must be given.\n")
+    if o.cert is not None:
+        _guard("Error getting certificate/key", cfg.add_cert_chain_and_key, o.cert, o.key)
+    if o.ca_file or o.ca_dir:
+        _guard("Error setting CA file for trust store.", cfg.set_verification_ca_location, o.ca_file, o.ca_dir)
+    elif o.insecure:
+        cfg.disable_x509_verification()
+    else:
+        _guard("Error loading the system trust store", cfg.load_system_certs)
+    if o.session_ticket:
+        cfg.set_session_tickets_onoff(True)
+        cfg.set_session_ticket_callback(on_ticket)
+    if o.key_log:
+        key_log(PROG, o.key_log, cfg)
+    return cfg
+
+
+def _connect(o: Options) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(o.host, o.port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise Exit(1, f"error: {e.strerror}\n")
+    for family, kind, proto, _, addr in infos:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:
+            continue
+        try:
+            sock.connect(addr)
+            return sock
+        except OSError:
+            sock.close()
+    raise Exit(1, f"Failed to connect to {o.host}:{o.port}\n")
+
+
+def _send_early_data(conn: s2n.Connection, fd: int, data: bytes) -> None:
+    sent = 0
+    while sent < len(data):
+        try:
+            n = conn.send_early_data(data[sent:])
+        except s2n.BlockedError as e:
+            wait(fd, e.blocked)
+            continue
+        except (s2n.S2NError, OSError) as e:
+            print_error("Error sending early data", e)
+            raise Exit(1)
+        sent += n
+        if n == 0:
+            break  # the early data phase is over (nothing more allowed)
+
+
+def run(o: Options) -> int:
+    state = {"session": b"", "ticket": False}
+    if o.ticket_in:
+        state["session"] = read_file(PROG, o.ticket_in)
+
+    def on_ticket(conn, session: bytes, lifetime: int) -> None:
+        state["session"] = bytes(session)
+        state["ticket"] = True
+
+    reconnect = o.reconnect
+    while True:
+        sock = _connect(o)
+        sock.setblocking(False)
+        fd = sock.fileno()
+        cfg = make_config(o, on_ticket)
+        conn = s2n.Connection(s2n.Mode.CLIENT, cfg)
+        _guard("Error setting server name", conn.set_server_name, o.name or o.host)
+        conn.set_fd(sock)
+        conn.set_client_auth_type(s2n.ClientAuth.OPTIONAL)
+        if o.corked:
+            _guard("Error setting corked io", conn.use_corked_io)
+        if state["session"]:
+            _guard("Error setting session state in connection", conn.set_session, state["session"])
+        for spec in o.psks:
+            _guard("Error appending psk to the connection", conn.append_psk, psk(PROG, spec))
+        if o.throughput:
+            conn.prefer_throughput()
+        if o.low_latency:
+            conn.prefer_low_latency()
+        state["ticket"] = False
+        if o.early_data is not None:
+            if not o.session_ticket:
+                raise Exit(1, f"[{os.getpid()}] Early data can only be used with session tickets.\n")
+            if state["session"]:
+                _send_early_data(conn, fd, o.early_data)
+        if not negotiate(conn, fd):
+            return 255  # upstream returns -1 from main
+        out(f"Connected to {o.host}:{o.port}\n")
+
+        if reconnect > 0 or o.ticket_out:
+            if conn.get_actual_protocol_version() >= s2n.ProtocolVersion.TLS1_3:
+                if not o.session_ticket:
+                    raise Exit(1, f"[{os.getpid()}] s2nc can only reconnect in TLS1.3 with session tickets.\n")
+                echo(conn, fd, stop=lambda: state["ticket"])
+            else:
+                if not o.session_ticket and conn.get_session_id_length() <= 0:
+                    raise Exit(1, f"[{os.getpid()}] Endpoint sent empty session id so cannot resume session\n")
+                state["session"] = _guard("Error getting serialized session state", conn.get_session)
+            if o.ticket_out:
+                try:
+                    with open(o.ticket_out, "wb") as f:
+                        f.write(state["session"])
+                except OSError as e:
+                    raise Exit(1, f"Failed to write to ticket-out file: {e.strerror}\n")
+
+        if o.dyn_threshold > 0 and o.dyn_timeout > 0:
+            conn.set_dynamic_record_threshold(o.dyn_threshold, o.dyn_timeout)
+        conn.free_handshake()
+        if o.send_file is not None:
+            out("Sending file contents:\n" + o.send_file.decode("utf-8", "replace") + "\n")
+            send_all(conn, fd, o.send_file)
+        if o.echo:
+            echo(conn, fd)
+        if not wait_for_shutdown(conn, fd):
+            err(f"[{os.getpid()}] Error closing connection\n")
+            return 1
+        conn.free()
+        sock.close()
+        reconnect -= 1
+        if reconnect < 0:
+            return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    import signal
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        return run(options(argv))
+    except Exit as e:
+        if e.message:
+            err(e.message)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
