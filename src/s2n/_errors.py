@@ -173,5 +173,18 @@ def check(rc: int) -> int:
     return rc
 
 
+class ArgumentRangeError(ValueError, OverflowError):
+    """An int argument outside what the C parameter holds (e.g. a negative
+    size). A ValueError, as every bad argument is; also an OverflowError,
+    which cffi raised here before."""
+
+
+def out_of_range(e: OverflowError) -> BaseException:
+    """What the public methods raise for cffi's OverflowError."""
+    if isinstance(e, ValueError):
+        return e
+    return ArgumentRangeError(f"argument out of range: {e}")
+
+
 def usage(message: str, name: str = "S2N_PY_ERR_USAGE") -> UsageError:
     return UsageError(message, name=name)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _callbacks, _client_hello, _legacy, _resumption
 from ._enums import AlertBehavior, ClientAuth, ClientHelloCbMode, RenegotiateResponse, SerializationVersion
-from ._errors import check, last_error, usage
+from ._errors import check, last_error, out_of_range, usage
 from ._lib import ffi, lib
 
 from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
@@ -405,7 +405,10 @@ def _locked(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def method(self, *args, **kwargs):
         with self._lock:
-            return fn(self, *args, **kwargs)
+            try:
+                return fn(self, *args, **kwargs)
+            except OverflowError as e:  # an int that does not fit the C parameter
+                raise out_of_range(e) from e
     return method
 
 

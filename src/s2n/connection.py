@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 from . import _callbacks, _client_hello, _keys, _resumption
 from ._enums import Blinding, Blocked, ClientAuth, Mode, PeerKeyUpdate, ProtocolVersion
 from ._errors import IOError as S2NIOError
-from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
+from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, out_of_range, usage
 from ._lib import ffi, lib
 from .config import Config, c_string
 
@@ -69,10 +69,15 @@ def _gated(reader: bool, client_hello: bool = False) -> Callable:
             if s.owner == me or r.owner == me:
                 if not (reader or (client_hello and self._in_client_hello)):
                     raise _reentrancy(name)
-                return fn(self, self._conn(), *args, **kwargs)
+                try:
+                    return fn(self, self._conn(), *args, **kwargs)
+                except OverflowError as e:  # an int that does not fit the C parameter
+                    raise out_of_range(e) from e
             self._lock_both()
             try:
                 return fn(self, self._conn(), *args, **kwargs)
+            except OverflowError as e:
+                raise out_of_range(e) from e
             finally:
                 self._unlock_both()
 
@@ -431,7 +436,9 @@ class Connection:
 
     @_exclusive
     def set_send_cb(self, ptr, fn: Callable[[memoryview], int]) -> None:
-        """`fn(data) -> int`: send some of data, return the count; errors as for recv."""
+        """`fn(data) -> int`: send some of data, return the count (at least
+        1: raise BlockingIOError when nothing can be sent now; returning 0
+        makes the driving call raise ValueError); errors as for recv."""
         cb = _callbacks.IOCallback(fn)
         check(lib.s2n_connection_set_send_cb(ptr, lib.py_send_trampoline))
         check(lib.s2n_connection_set_send_ctx(ptr, cb.handle))
