@@ -1043,3 +1043,36 @@ def test_send_callback_returning_zero_raises_instead_of_spinning(pki):
         assert len(calls) == 1, calls
         print("OK")
     """, pki, timeout=30)
+
+
+def test_set_config_keeps_the_config_the_handshake_used(pki):
+    """Found by the fuzzer (a segfault): after a handshake, set_config(other)
+    dropped the Connection's reference to the first Config; once collected,
+    the certificate the handshake selected was freed memory, and
+    get_selected_cert() read it. The Connection now keeps every Config it
+    used until it is freed."""
+    from conftest import run_isolated
+
+    run_isolated("""
+        cin, sin = s2n.MemoryBIO(), s2n.MemoryBIO()
+        cli = s2n.Connection(s2n.Mode.CLIENT, client_config(pki))
+        cli.set_memory_io(sin, cin)
+        cli.set_server_name("localhost")
+        srv = s2n.Connection(s2n.Mode.SERVER, server_config(pki))
+        srv.set_memory_io(cin, sin)
+        for _ in range(10):
+            for c in (cli, srv):
+                try:
+                    c.negotiate()
+                except s2n.BlockedError:
+                    pass
+        assert srv.handshake_complete()
+        before = srv.get_selected_cert()
+        assert len(before) == 1
+        srv.set_config(server_config(pki, cert="server-rsa"))
+        gc.collect()
+        junk = [s2n.Config() for _ in range(100)]  # reuse the freed memory
+        assert srv.get_selected_cert() == before
+        srv.free()
+        print("OK")
+    """, pki, timeout=30)

@@ -300,6 +300,14 @@ class Connection:
         with config._lock:
             check(lib.s2n_connection_set_config(ptr, config._ptr))
             config._frozen = True
+        old = self._refs.get("config")
+        if old is not None and old is not config:
+            # The handshake may still point into the old Config: the
+            # certificate it selected (get_selected_cert), its callbacks.
+            # Keep every Config this connection used until it is freed.
+            kept = self._refs.setdefault("old_configs", [])
+            if not any(c is old for c in kept):
+                kept.append(old)
         self._config = config
         self._refs["config"] = config  # s2n-tls keeps a raw pointer
         self._pycb = self._pycb or config._has_callbacks
