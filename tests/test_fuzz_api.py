@@ -1076,3 +1076,57 @@ def test_set_config_keeps_the_config_the_handshake_used(pki):
         srv.free()
         print("OK")
     """, pki, timeout=30)
+
+
+def test_an_int_where_bytes_belong_is_a_type_error(pki):
+    """Found by the fuzzer (a hang): `bytes(n)` of an int argument made n zero
+    bytes, so set_cipher_preferences(2**36) built and scanned 64 GiB. Every
+    str/bytes argument now refuses ints with TypeError, at once. In a
+    subprocess: the old behaviour eats the machine's memory."""
+    from conftest import run_isolated
+
+    run_isolated("""
+        import time
+        n = 2**36
+        c = s2n.Config()
+        conn = s2n.Connection(s2n.Mode.CLIENT)
+        calls = [
+            lambda: c.set_cipher_preferences(n),
+            lambda: c.set_protocol_preferences([n]),
+            lambda: conn.set_server_name(n),
+            lambda: conn.set_session(n),
+            lambda: conn.deserialize(n),
+            lambda: conn.set_cipher_preferences(n),
+            lambda: conn.set_protocol_preferences([n]),
+        ]
+        c.set_session_tickets_onoff(True)
+        calls.append(lambda: c.add_ticket_crypto_key(b"name", n))
+        calls.append(lambda: c.add_ticket_crypto_key(n, b"k" * 32))
+        for call in calls:
+            t0 = time.monotonic()
+            try:
+                call()
+            except TypeError:
+                pass
+            else:
+                raise AssertionError("accepted an int")
+            assert time.monotonic() - t0 < 1
+        c.set_cipher_preferences(memoryview(b"default_tls13"))  # bytes-likes still work
+        c.set_protocol_preferences([bytearray(b"h2"), "http/1.1"])
+        print("OK")
+    """, pki, timeout=60)
+
+
+def test_an_int_out_of_the_c_range_is_a_value_error():
+    """Found by the fuzzer: a negative or huge int for a C integer parameter
+    raised cffi's OverflowError, not the ValueError documented for bad
+    arguments. Now a ValueError (that is also an OverflowError, for code
+    that caught that)."""
+    c = s2n.Config()
+    conn = s2n.Connection(s2n.Mode.CLIENT)
+    for call in (lambda: c.set_send_buffer_size(-1), lambda: c.set_send_buffer_size(2**40),
+                 lambda: conn.set_dynamic_record_threshold(-1, 0),
+                 lambda: conn.set_dynamic_record_threshold(0, 2**70)):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert isinstance(info.value, OverflowError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from ._enums import Blocked, ErrorType
 from ._lib import ffi, lib
@@ -184,6 +184,19 @@ def out_of_range(e: OverflowError) -> BaseException:
     if isinstance(e, ValueError):
         return e
     return ArgumentRangeError(f"argument out of range: {e}")
+
+
+def byte_string(value: Any, what: str) -> bytes:
+    """A copy of a bytes-like argument. Not `bytes(value)`: for an int that
+    makes `value` zero bytes (a 2**40 gigabyte allocation from a typo)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be bytes, not str (encode it)")
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"{what} must be bytes-like, not {type(value).__name__}") from None
 
 
 def usage(message: str, name: str = "S2N_PY_ERR_USAGE") -> UsageError:

@@ -17,7 +17,7 @@ from ._enums import Blinding, Blocked, ClientAuth, Mode, PeerKeyUpdate, Protocol
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, out_of_range, usage
 from ._lib import ffi, lib
-from .config import Config, c_string
+from .config import Config, byte_string, c_string
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -360,7 +360,7 @@ class Connection:
     @_exclusive
     def set_session(self, ptr, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection."""
-        data = bytes(session)
+        data = byte_string(session, "session")
         check(lib.s2n_connection_set_session(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
 
     @_reader
@@ -857,7 +857,7 @@ class Connection:
         """Continue a serialized connection in this new one (same mode; its
         Config set; no handshake). Getters say little afterwards: only the
         keys travel. s2n-tls does not authenticate `data`."""
-        data = bytes(data)
+        data = byte_string(data, "serialized connection")
         check(lib.s2n_connection_deserialize(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
         self._negotiated = True
 
