@@ -188,7 +188,7 @@ def out_of_range(e: OverflowError) -> BaseException:
 
 def byte_string(value: Any, what: str) -> bytes:
     """A copy of a bytes-like argument. Not `bytes(value)`: for an int that
-    makes `value` zero bytes (a 2**40 gigabyte allocation from a typo)."""
+    makes `value` zero bytes (a terabyte for 2**40)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
