@@ -79,12 +79,17 @@ class IOCallback:
         return scratch
 
 
-def _call_io(fn, view, length: int) -> int:
+def _call_io(fn, view, length: int, sending: bool = False) -> int:
     n = fn(view)
     if type(n) is not int:  # bool and None are mistakes too
         raise TypeError(f"IO callback must return int, not {type(n).__name__}")
     if not 0 <= n <= length:
         raise ValueError(f"IO callback returned {n}, outside 0..{length}")
+    if sending and n == 0 and length:
+        # s2n-tls takes 0 as "wrote nothing, try again" and calls back at
+        # once, forever (s2n_flush loops while its buffer is not empty).
+        raise ValueError(f"send callback returned 0 for {length} bytes: return how many "
+                         "were sent (at least 1), or raise BlockingIOError when none can be now")
     return n
 
 
@@ -127,7 +132,7 @@ def py_send_trampoline(ctx, buf, length):
     # A copy: immutable and Python's own, so nothing to revoke afterwards.
     view = memoryview(ffi.unpack(ffi.cast("char *", buf), length))
     try:
-        return _call_io(ffi.from_handle(ctx).fn, view, length)
+        return _call_io(ffi.from_handle(ctx).fn, view, length, sending=True)
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
         return _io_failed(e)
     finally:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from . import _callbacks
 from ._enums import ClientHelloCbMode, ProtocolVersion  # ClientHelloCbMode: also re-exported
-from ._errors import check, last_error, usage
+from ._errors import byte_string, check, last_error, usage
 from ._lib import ffi, lib
 
 
@@ -111,7 +111,7 @@ def protocol_list(protocols: Iterable[Union[str, bytes]]):
         raise TypeError("protocols must be a list of str/bytes, not one string")
     items = []
     for p in protocols:
-        b = p.encode() if isinstance(p, str) else bytes(p)
+        b = p.encode() if isinstance(p, str) else byte_string(p, "protocol")
         if b"\0" in b or not 0 < len(b) < 256:
             raise ValueError(f"ALPN protocol must be 1..255 bytes without NUL: {p!r}")
         items.append(ffi.new("char[]", b))

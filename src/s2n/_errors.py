@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from ._enums import Blocked, ErrorType
 from ._lib import ffi, lib
@@ -171,6 +171,32 @@ def check(rc: int) -> int:
     if rc < 0:
         raise last_error()
     return rc
+
+
+class ArgumentRangeError(ValueError, OverflowError):
+    """An int argument outside what the C parameter holds (e.g. a negative
+    size). A ValueError, as every bad argument is; also an OverflowError,
+    which cffi raised here before."""
+
+
+def out_of_range(e: OverflowError) -> BaseException:
+    """What the public methods raise for cffi's OverflowError."""
+    if isinstance(e, ValueError):
+        return e
+    return ArgumentRangeError(f"argument out of range: {e}")
+
+
+def byte_string(value: Any, what: str) -> bytes:
+    """A copy of a bytes-like argument. Not `bytes(value)`: for an int that
+    makes `value` zero bytes (a terabyte for 2**40)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be bytes, not str (encode it)")
+    try:
+        return bytes(memoryview(value))
+    except TypeError:
+        raise TypeError(f"{what} must be bytes-like, not {type(value).__name__}") from None
 
 
 def usage(message: str, name: str = "S2N_PY_ERR_USAGE") -> UsageError:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption
 from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
                      SerializationVersion)
-from ._errors import check, last_error, usage
+from ._errors import byte_string, check, last_error, out_of_range, usage
 from ._lib import ffi, lib
 
 from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
@@ -44,7 +44,7 @@ def read_pem(value: PemLike, what: str) -> bytes:
 
 
 def c_string(value: Union[str, bytes], what: str) -> bytes:
-    data = value.encode() if isinstance(value, str) else bytes(value)
+    data = value.encode() if isinstance(value, str) else byte_string(value, what)
     if b"\0" in data:
         raise ValueError(f"{what} contains a NUL byte")
     return data
@@ -215,7 +215,7 @@ class Config:
                         "ignore the key; call set_session_tickets_onoff(True) first",
                         "S2N_PY_ERR_TICKETS_OFF")
         name_b = c_string(name, "ticket key name")
-        key_b = bytes(key)
+        key_b = byte_string(key, "ticket key")
         if not 1 <= len(name_b) <= 16:
             raise ValueError(f"ticket key name must be 1..16 bytes, not {len(name_b)}")
         if len(key_b) < 16:
@@ -463,7 +463,10 @@ def _locked(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def method(self, *args, **kwargs):
         with self._lock:
-            return fn(self, *args, **kwargs)
+            try:
+                return fn(self, *args, **kwargs)
+            except OverflowError as e:  # an int that does not fit the C parameter
+                raise out_of_range(e) from e
     return method
 
 

@@ -16,10 +16,10 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from . import _callbacks, _client_hello, _keys, _psk, _resumption
 from ._enums import Blinding, Blocked, ClientAuth, EarlyDataStatus, Mode, PeerKeyUpdate, ProtocolVersion, PskMode
 from ._errors import IOError as S2NIOError
-from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, usage
+from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, out_of_range, usage
 from ._lib import ffi, lib
-from .config import Config, c_string
 from ._enums import HashAlgorithm, SignatureAlgorithm  # issue 16
+from .config import Config, byte_string, c_string
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -72,10 +72,15 @@ def _gated(reader: bool, client_hello: bool = False) -> Callable:
             if s.owner == me or r.owner == me:
                 if not (reader or (client_hello and self._in_client_hello)):
                     raise _reentrancy(name)
-                return fn(self, self._conn(), *args, **kwargs)
+                try:
+                    return fn(self, self._conn(), *args, **kwargs)
+                except OverflowError as e:  # an int that does not fit the C parameter
+                    raise out_of_range(e) from e
             self._lock_both()
             try:
                 return fn(self, self._conn(), *args, **kwargs)
+            except OverflowError as e:
+                raise out_of_range(e) from e
             finally:
                 self._unlock_both()
 
@@ -300,6 +305,14 @@ class Connection:
         with config._lock:
             check(lib.s2n_connection_set_config(ptr, config._ptr))
             config._frozen = True
+        old = self._refs.get("config")
+        if old is not None and old is not config:
+            # The handshake may still point into the old Config: the
+            # certificate it selected (get_selected_cert), its callbacks.
+            # Keep every Config this connection used until it is freed.
+            kept = self._refs.setdefault("old_configs", [])
+            if not any(c is old for c in kept):
+                kept.append(old)
         self._config = config
         self._refs["config"] = config  # s2n-tls keeps a raw pointer
         self._pycb = self._pycb or config._has_callbacks
@@ -352,7 +365,7 @@ class Connection:
     @_exclusive
     def set_session(self, ptr, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection."""
-        data = bytes(session)
+        data = byte_string(session, "session")
         check(lib.s2n_connection_set_session(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
 
     @_reader
@@ -442,7 +455,9 @@ class Connection:
 
     @_exclusive
     def set_send_cb(self, ptr, fn: Callable[[memoryview], int]) -> None:
-        """`fn(data) -> int`: send some of data, return the count; errors as for recv."""
+        """`fn(data) -> int`: send some of data, return the count (at least
+        1: raise BlockingIOError when nothing can be sent now; returning 0
+        makes the driving call raise ValueError); errors as for recv."""
         cb = _callbacks.IOCallback(fn)
         check(lib.s2n_connection_set_send_cb(ptr, lib.py_send_trampoline))
         check(lib.s2n_connection_set_send_ctx(ptr, cb.handle))
@@ -855,7 +870,7 @@ class Connection:
         """Continue a serialized connection in this new one (same mode; its
         Config set; no handshake). Getters say little afterwards: only the
         keys travel. s2n-tls does not authenticate `data`."""
-        data = bytes(data)
+        data = byte_string(data, "serialized connection")
         check(lib.s2n_connection_deserialize(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
         self._negotiated = True
 
