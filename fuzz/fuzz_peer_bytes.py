@@ -1,0 +1,186 @@
+"""Harness: untrusted peer bytes through MemoryBIO into s2n-tls.
+
+Input: [target, piece, peer bytes...]. `target` (mod 8) picks what reads
+the bytes:
+
+  0 SERVER13   a server ("default": TLS 1.3 and 1.2, hybrid PQ key shares): the bytes are the client's flights,
+               ClientHello first
+  1 SERVER12   the same with a TLS 1.2 policy ("20190214": CBC and GCM) (ClientKeyExchange parsed too)
+  2 CLIENT13   a client that sent its ClientHello: the bytes are the server's
+               flights (ServerHello, HelloRetryRequest, ...)
+  3 CLIENT12   the same, TLS 1.2 (Certificate, ServerKeyExchange in clear)
+  4 POST_SERVER a server after a real handshake (deserialized from
+               fuzz/data/post_handshake.json): the bytes are the client's
+               records (application data, KeyUpdate, alerts, close_notify)
+  5 POST_CLIENT the client of that handshake: the server's records
+  6 DESERIALIZE_SERVER / 7 DESERIALIZE_CLIENT: the bytes are a serialized
+               connection (s2n-tls does not authenticate it) to continue
+
+`piece` (0: all at once) is the size of the pieces fed between calls, so
+records split across reads are covered. Blinding is self-service: a failure
+returns at once; the delay s2n-tls asks for is checked, not slept.
+
+Invariant: every call returns or raises s2n.S2NError; nothing else escapes,
+the process does not crash, and ASan reports nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._common import (check_blinding, client_config, new_conn, post_handshake_states,
+                      replay_main, s2n, server_config)
+
+SERVER13, SERVER12, CLIENT13, CLIENT12, POST_SERVER, POST_CLIENT = range(6)
+DESERIALIZE_SERVER, DESERIALIZE_CLIENT = 6, 7
+
+# Configs are made once per process (as a real server does): a Config is
+# frozen once a connection uses it, and loading the key costs more than a run.
+_configs: dict = {}
+
+
+def _config(key):
+    if key not in _configs:
+        server, policy, ser = key
+        _configs[key] = (server_config if server else client_config)(policy, ser)
+    return _configs[key]
+
+
+_STATES = None
+
+
+def _states() -> dict:
+    global _STATES
+    if _STATES is None:
+        _STATES = post_handshake_states()
+    return _STATES
+
+
+def _pieces(data: bytes, size: int):
+    if size == 0:
+        yield data
+        return
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def _echo_session_id(hello: bytes, data: bytes) -> bytes:
+    """A TLS 1.3 client checks that the ServerHello echoes its (random)
+    legacy_session_id: the one fix-up of the input, so that a recorded
+    ServerHello gets past that check in every run. Offsets: record header 5,
+    handshake header 4, version 2, random 32, then the id's length."""
+    if len(hello) < 44 or hello[0] != 0x16 or hello[5] != 1:
+        return data
+    sid = hello[44:44 + hello[43]]
+    if len(data) > 44 and data[0] == 0x16 and data[5] == 2 and data[43] == len(sid):
+        return data[:44] + sid + data[44 + len(sid):]
+    return data
+
+
+def _handshake(conn, incoming, outgoing, data: bytes, piece: int) -> bool:
+    """Feed the bytes; True if the handshake completed (it should not: the
+    peer's Finished cannot be forged)."""
+    try:
+        conn.negotiate()
+        return True
+    except s2n.BlockedError:
+        pass
+    except s2n.S2NError:
+        check_blinding(conn)
+        return False
+    if conn.mode == s2n.Mode.CLIENT:
+        data = _echo_session_id(outgoing.read(), data)
+    for chunk in _pieces(data, piece):
+        incoming.write(chunk)
+        outgoing.read()
+        try:
+            conn.negotiate()
+            return True
+        except s2n.BlockedError:
+            continue
+        except s2n.S2NError:
+            check_blinding(conn)
+            return False
+    incoming.write_eof()
+    try:
+        conn.negotiate()
+        return True
+    except s2n.S2NError:
+        check_blinding(conn)
+    return False
+
+
+def _exchange(conn, incoming, outgoing, data: bytes, piece: int) -> None:
+    """After the handshake: read the peer's records, answer, close."""
+    for chunk in list(_pieces(data, piece)) + [None]:
+        if chunk is None:
+            incoming.write_eof()
+        else:
+            incoming.write(chunk)
+        for _ in range(64):  # a record per call at most; bounded
+            try:
+                got = conn.recv(16384)
+            except s2n.BlockedError:
+                break
+            except s2n.S2NError:
+                check_blinding(conn)
+                return
+            if not got:
+                break
+            conn.peek()
+            try:
+                conn.send(got[:100])  # answer: also sends a requested KeyUpdate
+            except s2n.S2NError:
+                pass
+            outgoing.read()
+    for call in (conn.get_key_update_counts, conn.shutdown_send, conn.shutdown):
+        try:
+            call()
+        except s2n.S2NError:
+            pass
+        outgoing.read()
+
+
+def one_input(data: bytes) -> None:
+    if len(data) < 2:
+        return
+    target, piece, body = data[0] % 8, data[1], data[2:]
+    if target in (SERVER13, SERVER12):
+        policy = "default" if target == SERVER13 else "20190214"
+        conn, incoming, outgoing = new_conn(s2n.Mode.SERVER, _config((True, policy, False)))
+        if _handshake(conn, incoming, outgoing, body, piece):
+            raise AssertionError("a forged client completed the handshake")
+    elif target in (CLIENT13, CLIENT12):
+        policy = "default" if target == CLIENT13 else "20190214"
+        conn, incoming, outgoing = new_conn(s2n.Mode.CLIENT, _config((False, policy, False)))
+        if _handshake(conn, incoming, outgoing, body, piece):
+            raise AssertionError("a forged server completed the handshake")
+    elif target in (POST_SERVER, POST_CLIENT):
+        server = target == POST_SERVER
+        mode = s2n.Mode.SERVER if server else s2n.Mode.CLIENT
+        conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)))
+        conn.deserialize(_states()["server" if server else "client"])
+        _exchange(conn, incoming, outgoing, body, piece)
+    else:
+        server = target == DESERIALIZE_SERVER
+        mode = s2n.Mode.SERVER if server else s2n.Mode.CLIENT
+        conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)))
+        try:
+            conn.deserialize(body)
+        except s2n.S2NError:
+            return
+        _exchange(conn, incoming, outgoing, b"\x17\x03\x03\x00\x20" + bytes(32), piece)
+    conn.free()
+
+
+def main() -> None:
+    if replay_main(one_input):
+        return
+    import atheris
+
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
