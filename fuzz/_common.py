@@ -93,13 +93,14 @@ def client_config(policy: str = "default_tls13", serialize: bool = False):
     return c
 
 
-def new_conn(mode, config, server_name: str = "localhost"):
-    """A connection on two MemoryBIOs, blinding left to us (no sleeps)."""
+def new_conn(mode, config, server_name: str = "localhost", limit: int = 0):
+    """A connection on two MemoryBIOs, blinding left to us (no sleeps).
+    `limit`: bound the outgoing BIO (0: none)."""
     conn = s2n.Connection(mode, config)
     conn.set_blinding(s2n.Blinding.SELF_SERVICE)
     if mode == s2n.Mode.CLIENT and server_name:
         conn.set_server_name(server_name)
-    incoming, outgoing = s2n.MemoryBIO(), s2n.MemoryBIO()
+    incoming, outgoing = s2n.MemoryBIO(), s2n.MemoryBIO(limit or None)
     conn.set_memory_io(incoming, outgoing)
     return conn, incoming, outgoing
 

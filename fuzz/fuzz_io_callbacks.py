@@ -20,6 +20,7 @@ what it does:
              recv, free, wipe, shutdown) and return its result or raise
   10         keep the buffer view and write/read it after returning
   11         write junk: recv fills the buffer with the next bytes as "peer" data
+  12         keep a view derived from the buffer (view[1:]), written after returning
   else       behave
 
 The even bytes of the input pick the driving calls (negotiate, send, recv,
@@ -133,6 +134,11 @@ class Transport:
         if choice == 10:
             self.kept.append(view)
             return True, 0 if recv else min(length, 1)
+        if choice == 12 and length > 1:
+            # a view derived from the buffer outlives the call (the trampoline
+            # cannot release it): later writes must never reach s2n-tls's data
+            self.kept.append(view[1:])
+            return True, 0 if recv else 1
         if choice == 11 and recv:
             junk = src.take(min(length, 1 + src.byte()))
             view[:len(junk)] = junk
@@ -191,6 +197,15 @@ def _drive(call, transport: Transport):
         return exc
 
 
+def _write_kept(t: Transport) -> None:
+    """Kept views: revoked, read-only or detached, never s2n-tls's memory."""
+    for v in t.kept:
+        try:
+            v[0:1] = b"k"
+        except (ValueError, TypeError, IndexError):
+            pass
+
+
 def one_input(data: bytes) -> None:
     # Two streams, so that a mutation of one choice leaves the others in place:
     # even bytes pick the driving calls (and their sizes), odd bytes what
@@ -219,6 +234,7 @@ def one_input(data: bytes) -> None:
         elif op == 7:
             _drive(cli.get_delay, t)
             check_blinding(cli)
+        _write_kept(t)
         # The server: a correct peer, driven after each client step.
         try:
             if not server_done:
@@ -232,11 +248,7 @@ def one_input(data: bytes) -> None:
             pass
         if src.done:
             break
-    for v in t.kept:  # kept views: revoked or detached, never s2n-tls's memory
-        try:
-            v[0:1] = b"k"
-        except (ValueError, TypeError, IndexError):
-            pass
+    _write_kept(t)
     _drive(cli.free, t)
     srv.free()
 
@@ -256,7 +268,7 @@ def seed_inputs() -> list:
     """Seeds: a well-behaved handshake and exchange, then the same with one
     hostile callback choice early (handshake) or late (exchange)."""
     seeds = [_interleave(_SCRIPT, []), _interleave(_SCRIPT, [1, 5, 1, 3, 1, 7])]
-    for choice in range(2, 12):
+    for choice in range(2, 13):
         seeds.append(_interleave(_SCRIPT, [0, 0, choice, 1, 2]))
         seeds.append(_interleave(_SCRIPT, [0] * 12 + [choice, 3, 5]))
     return seeds

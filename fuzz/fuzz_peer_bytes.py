@@ -1,6 +1,6 @@
 """Harness: untrusted peer bytes through MemoryBIO into s2n-tls.
 
-Input: [target, piece, peer bytes...]. `target` (mod 8) picks what reads
+Input: [target, piece, limit, peer bytes...]. `target` (mod 8) picks what reads
 the bytes:
 
   0 SERVER13   a server ("default": TLS 1.3 and 1.2, hybrid PQ key shares): the bytes are the client's flights,
@@ -16,8 +16,11 @@ the bytes:
   6 DESERIALIZE_SERVER / 7 DESERIALIZE_CLIENT: the bytes are a serialized
                connection (s2n-tls does not authenticate it) to continue
 
-`piece` (0: all at once) is the size of the pieces fed between calls, so
-records split across reads are covered. Blinding is self-service: a failure
+The servers run a client hello callback that reads every field through
+Connection.get_client_hello() (our C in _glue_client_hello.c, and the
+Python parsing of the extensions). `piece` (0: all at once) is the size of the pieces fed between calls, so
+records split across reads are covered; `limit` (0: none) times 16 bounds
+the outgoing MemoryBIO, so s2n-tls's flights block on write and resume. Blinding is self-service: a failure
 returns at once; the delay s2n-tls asks for is checked, not slept.
 
 Invariant: every call returns or raises s2n.S2NError; nothing else escapes,
@@ -39,10 +42,30 @@ DESERIALIZE_SERVER, DESERIALIZE_CLIENT = 6, 7
 _configs: dict = {}
 
 
+def _read_client_hello(conn) -> None:
+    """The servers' client hello callback: our glue (_glue_client_hello.c) and
+    ClientHello's parsing read every field of the untrusted ClientHello."""
+    hello = conn.get_client_hello()
+    hello.get_raw_message()
+    hello.get_cipher_suites()
+    hello.get_supported_groups()
+    hello.get_legacy_protocol_version()
+    hello.get_session_id()
+    hello.get_random()
+    for ext in (0, 10, 13, 16, 43, 45, 51, 0xFFFF):
+        hello.has_extension(ext)
+    if hello.get_server_name() is not None:
+        conn.server_name_extension_used()
+    conn.get_server_name()
+    conn.get_client_protocol_version()
+
+
 def _config(key):
     if key not in _configs:
         server, policy, ser = key
         _configs[key] = (server_config if server else client_config)(policy, ser)
+        if server and not ser:
+            _configs[key].set_client_hello_cb(_read_client_hello)
     return _configs[key]
 
 
@@ -77,36 +100,45 @@ def _echo_session_id(hello: bytes, data: bytes) -> bytes:
     return data
 
 
+def _step(conn, call, outgoing, sent=None) -> object:
+    """One call; a BLOCKED_ON_WRITE (the outgoing BIO at its limit) is
+    retried after draining it, as a transport would. Returns the call's
+    result, the BlockedError on read, or the S2NError it failed with."""
+    for _ in range(256):  # a flight is at most a few KB: bounded
+        try:
+            return call()
+        except s2n.BlockedError as e:
+            if e.blocked != s2n.Blocked.ON_WRITE:
+                return e
+            drained = outgoing.read()
+            if not drained:
+                return e
+            if sent is not None:
+                sent.append(drained)
+        except s2n.S2NError as e:
+            check_blinding(conn)
+            return e
+    raise AssertionError("still blocked on write after 256 drains")
+
+
 def _handshake(conn, incoming, outgoing, data: bytes, piece: int) -> bool:
     """Feed the bytes; True if the handshake completed (it should not: the
     peer's Finished cannot be forged)."""
-    try:
-        conn.negotiate()
-        return True
-    except s2n.BlockedError:
-        pass
-    except s2n.S2NError:
-        check_blinding(conn)
-        return False
+    sent: list = []
+    r = _step(conn, conn.negotiate, outgoing, sent)
+    if not isinstance(r, s2n.BlockedError):
+        return r is None
     if conn.mode == s2n.Mode.CLIENT:
-        data = _echo_session_id(outgoing.read(), data)
-    for chunk in _pieces(data, piece):
-        incoming.write(chunk)
+        data = _echo_session_id(b"".join(sent) + outgoing.read(), data)
+    for chunk in list(_pieces(data, piece)) + [None]:
+        if chunk is None:
+            incoming.write_eof()
+        else:
+            incoming.write(chunk)
         outgoing.read()
-        try:
-            conn.negotiate()
-            return True
-        except s2n.BlockedError:
-            continue
-        except s2n.S2NError:
-            check_blinding(conn)
-            return False
-    incoming.write_eof()
-    try:
-        conn.negotiate()
-        return True
-    except s2n.S2NError:
-        check_blinding(conn)
+        r = _step(conn, conn.negotiate, outgoing)
+        if not isinstance(r, s2n.BlockedError):
+            return r is None
     return False
 
 
@@ -118,53 +150,46 @@ def _exchange(conn, incoming, outgoing, data: bytes, piece: int) -> None:
         else:
             incoming.write(chunk)
         for _ in range(64):  # a record per call at most; bounded
-            try:
-                got = conn.recv(16384)
-            except s2n.BlockedError:
+            got = _step(conn, lambda: conn.recv(16384), outgoing)
+            if isinstance(got, s2n.BlockedError):
                 break
-            except s2n.S2NError:
-                check_blinding(conn)
+            if isinstance(got, s2n.S2NError):
                 return
             if not got:
                 break
             conn.peek()
-            try:
-                conn.send(got[:100])  # answer: also sends a requested KeyUpdate
-            except s2n.S2NError:
-                pass
+            # Answer (also sends a KeyUpdate the peer requested).
+            _step(conn, lambda: conn.send(got[:100]), outgoing)
             outgoing.read()
     for call in (conn.get_key_update_counts, conn.shutdown_send, conn.shutdown):
-        try:
-            call()
-        except s2n.S2NError:
-            pass
+        _step(conn, call, outgoing)
         outgoing.read()
 
 
 def one_input(data: bytes) -> None:
-    if len(data) < 2:
+    if len(data) < 3:
         return
-    target, piece, body = data[0] % 8, data[1], data[2:]
+    target, piece, limit, body = data[0] % 8, data[1], data[2], data[3:]
     if target in (SERVER13, SERVER12):
         policy = "default" if target == SERVER13 else "20190214"
-        conn, incoming, outgoing = new_conn(s2n.Mode.SERVER, _config((True, policy, False)))
+        conn, incoming, outgoing = new_conn(s2n.Mode.SERVER, _config((True, policy, False)), limit=limit * 16)
         if _handshake(conn, incoming, outgoing, body, piece):
             raise AssertionError("a forged client completed the handshake")
     elif target in (CLIENT13, CLIENT12):
         policy = "default" if target == CLIENT13 else "20190214"
-        conn, incoming, outgoing = new_conn(s2n.Mode.CLIENT, _config((False, policy, False)))
+        conn, incoming, outgoing = new_conn(s2n.Mode.CLIENT, _config((False, policy, False)), limit=limit * 16)
         if _handshake(conn, incoming, outgoing, body, piece):
             raise AssertionError("a forged server completed the handshake")
     elif target in (POST_SERVER, POST_CLIENT):
         server = target == POST_SERVER
         mode = s2n.Mode.SERVER if server else s2n.Mode.CLIENT
-        conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)))
+        conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)), limit=limit * 16)
         conn.deserialize(_states()["server" if server else "client"])
         _exchange(conn, incoming, outgoing, body, piece)
     else:
         server = target == DESERIALIZE_SERVER
         mode = s2n.Mode.SERVER if server else s2n.Mode.CLIENT
-        conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)))
+        conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)), limit=limit * 16)
         try:
             conn.deserialize(body)
         except s2n.S2NError:

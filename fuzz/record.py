@@ -62,11 +62,11 @@ def main() -> None:
     for spol, cpol, smode, cmode in (("default", "default", peer.SERVER13, peer.CLIENT13),
                                      ("20190214", "20190214", peer.SERVER12, peer.CLIENT12)):
         _, _, c2s, s2c = handshake(spol, cpol)
-        seed(seeds, "fuzz_peer_bytes", bytes([smode, 0]) + b"".join(c2s))
-        seed(seeds, "fuzz_peer_bytes", bytes([smode, 0]) + c2s[0])  # the ClientHello alone
-        seed(seeds, "fuzz_peer_bytes", bytes([smode, 5]) + c2s[0])  # ... in 5-byte pieces
-        seed(seeds, "fuzz_peer_bytes", bytes([cmode, 0]) + b"".join(s2c))
-        seed(seeds, "fuzz_peer_bytes", bytes([cmode, 3]) + s2c[0])
+        seed(seeds, "fuzz_peer_bytes", bytes([smode, 0, 0]) + b"".join(c2s))
+        seed(seeds, "fuzz_peer_bytes", bytes([smode, 0, 0]) + c2s[0])  # the ClientHello alone
+        seed(seeds, "fuzz_peer_bytes", bytes([smode, 5, 4]) + c2s[0])  # ... in 5-byte pieces
+        seed(seeds, "fuzz_peer_bytes", bytes([cmode, 0, 0]) + b"".join(s2c))
+        seed(seeds, "fuzz_peer_bytes", bytes([cmode, 3, 2]) + s2c[0])
 
     # After the handshake: serialize both ends, then record what each sends next.
     # (A serialized connection is closed: continue from the bytes, as the harness does.)
@@ -80,23 +80,23 @@ def main() -> None:
         mode = peer.POST_SERVER if name == "client" else peer.POST_CLIENT
         conn.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         stream = out.read()
-        seed(seeds, "fuzz_peer_bytes", bytes([mode, 0]) + stream)
+        seed(seeds, "fuzz_peer_bytes", bytes([mode, 0, 0]) + stream)
         conn.request_key_update(s2n.PeerKeyUpdate.NOT_REQUESTED)
         conn.send(b"x" * 300)  # a KeyUpdate, then a record under the new keys
         stream += out.read()
-        seed(seeds, "fuzz_peer_bytes", bytes([mode, 0]) + stream)
+        seed(seeds, "fuzz_peer_bytes", bytes([mode, 0, 0]) + stream)
         conn.send(b"y" * 200)  # two more records
         conn.send(b"z" * 20)
         stream += out.read()
-        seed(seeds, "fuzz_peer_bytes", bytes([mode, 7]) + stream)
+        seed(seeds, "fuzz_peer_bytes", bytes([mode, 7, 1]) + stream)
         try:
             conn.shutdown_send()
         except s2n.BlockedError:
             pass
         stream += out.read()  # close_notify
-        seed(seeds, "fuzz_peer_bytes", bytes([mode, 0]) + stream)
-    seed(seeds, "fuzz_peer_bytes", bytes([peer.DESERIALIZE_SERVER, 0]) + states["server"])
-    seed(seeds, "fuzz_peer_bytes", bytes([peer.DESERIALIZE_CLIENT, 0]) + states["client"])
+        seed(seeds, "fuzz_peer_bytes", bytes([mode, 0, 0]) + stream)
+    seed(seeds, "fuzz_peer_bytes", bytes([peer.DESERIALIZE_SERVER, 0, 0]) + states["server"])
+    seed(seeds, "fuzz_peer_bytes", bytes([peer.DESERIALIZE_CLIENT, 0, 0]) + states["client"])
     with open(DATA / "post_handshake.json", "w") as f:
         json.dump({k: v.hex() for k, v in states.items()}, f, indent=1)
         f.write("\n")
