@@ -15,7 +15,7 @@ Environment variables (all optional):
   S2N_PY_LIBCRYPTO    "aws-lc" (default) or "system" (link the system OpenSSL 3)
   S2N_PY_SDIST        a local copy of the pinned sdist (skips the download)
   S2N_PY_BUILD_CACHE  where native builds are kept (default: build/native)
-  S2N_PY_FUZZ         "1": the coverage-guided fuzzing build (fuzz/README in
+  S2N_PY_FUZZ         "1": the coverage-guided fuzzing build (see
                       docs/reliability-fuzz.md): clang, s2n-tls and the extension
                       with -fsanitize=fuzzer-no-link,address, AWS-LC with ASan only;
                       its own cache folder. Compiler: S2N_PY_FUZZ_CC or clang[-NN]

@@ -17,7 +17,8 @@ what it does:
   8          raise something else (ValueError, RuntimeError, KeyboardInterrupt,
              SystemExit, MemoryError, an Exception subclass)
   9          call back into the connection (re-entrancy: negotiate, send,
-             recv, free, wipe, shutdown) and return its result or raise
+             recv, free, wipe, shutdown, set_recv_cb, set_memory_io, ...) and
+             return its result or raise
   10         keep the buffer view and write/read it after returning
   11         write junk: recv fills the buffer with the next bytes as "peer" data
   12         keep a view derived from the buffer (view[1:]), written after returning
@@ -123,9 +124,12 @@ class Transport:
             self._raise(_OTHER[src.byte() % len(_OTHER)]("hostile"))
         if choice == 9:
             conn = self.conn
-            call = (conn.negotiate, lambda: conn.send(b"re"), lambda: conn.recv(10), conn.free,
-                    conn.wipe, conn.shutdown, conn.handshake_complete, conn.get_delay,
-                    conn.shutdown_send)[src.byte() % 9]
+            calls = (conn.negotiate, lambda: conn.send(b"re"), lambda: conn.recv(10), conn.free,
+                     conn.wipe, conn.shutdown, conn.handshake_complete, conn.get_delay,
+                     conn.shutdown_send, lambda: conn.set_recv_cb(self.recv),
+                     lambda: conn.set_send_cb(self.send),
+                     lambda: conn.set_memory_io(self.s_out, self.s_in), conn.peek)
+            call = calls[src.byte() % len(calls)]
             try:
                 out = call()
             except BaseException as e:  # noqa: BLE001 - handed on as the callback's own
@@ -260,8 +264,10 @@ def _interleave(ops: list, callbacks: list) -> bytes:
     return bytes(b for pair in zip(ops, callbacks) for b in pair)
 
 
-# negotiate x4, then send/recv (with a size byte each), half-close, recv, shutdown
-_SCRIPT = [0, 0, 0, 0, 3, 20, 4, 10, 3, 200, 4, 1, 4, 100, 5, 4, 50, 6, 7]
+# negotiate x4, then send/recv (with a size byte each), get_delay, more
+# sends and receives, half-close, recv, shutdown, get_delay
+_SCRIPT = [0, 0, 0, 0, 3, 20, 4, 10, 3, 200, 4, 1, 3, 2, 4, 100, 7, 3, 5, 4, 50, 3, 255, 4, 255,
+           5, 4, 50, 6, 7]
 
 
 def seed_inputs() -> list:
