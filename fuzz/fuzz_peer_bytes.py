@@ -23,6 +23,9 @@ records split across reads are covered; `limit` (0: none) times 16 bounds
 the outgoing MemoryBIO, so s2n-tls's flights block on write and resume. Blinding is self-service: a failure
 returns at once; the delay s2n-tls asks for is checked, not slept.
 
+Afterwards every getter reads the state the peer's bytes left (protocol
+versions, cipher, peer certificate chain, alert, ...).
+
 Invariant: every call returns or raises s2n.S2NError; nothing else escapes,
 the process does not crash, and ASan reports nothing.
 """
@@ -58,6 +61,26 @@ def _read_client_hello(conn) -> None:
         conn.server_name_extension_used()
     conn.get_server_name()
     conn.get_client_protocol_version()
+
+
+_GETTERS = ("get_actual_protocol_version", "get_client_protocol_version",
+            "get_server_protocol_version", "get_cipher", "get_cipher_iana_value",
+            "get_application_protocol", "get_server_name", "get_handshake_type_name",
+            "get_curve", "get_kem_group_name", "handshake_complete", "is_session_resumed",
+            "client_cert_used", "get_wire_bytes_in", "get_wire_bytes_out",
+            "get_peer_cert_chain", "get_alert", "get_key_exchange_group",
+            "get_session_ticket_lifetime_hint", "get_ocsp_response", "get_sct_list",
+            "get_selected_cert")
+
+
+def _read_state(conn) -> None:
+    """Every getter, after the peer's bytes did what they could: the state
+    they read came from the peer (e.g. a partial certificate chain)."""
+    for name in _GETTERS:
+        try:
+            getattr(conn, name)()
+        except s2n.S2NError:
+            pass
 
 
 def _config(key):
@@ -175,17 +198,20 @@ def one_input(data: bytes) -> None:
         conn, incoming, outgoing = new_conn(s2n.Mode.SERVER, _config((True, policy, False)), limit=limit * 16)
         if _handshake(conn, incoming, outgoing, body, piece):
             raise AssertionError("a forged client completed the handshake")
+        _read_state(conn)
     elif target in (CLIENT13, CLIENT12):
         policy = "default" if target == CLIENT13 else "20190214"
         conn, incoming, outgoing = new_conn(s2n.Mode.CLIENT, _config((False, policy, False)), limit=limit * 16)
         if _handshake(conn, incoming, outgoing, body, piece):
             raise AssertionError("a forged server completed the handshake")
+        _read_state(conn)
     elif target in (POST_SERVER, POST_CLIENT):
         server = target == POST_SERVER
         mode = s2n.Mode.SERVER if server else s2n.Mode.CLIENT
         conn, incoming, outgoing = new_conn(mode, _config((server, "default_tls13", True)), limit=limit * 16)
         conn.deserialize(_states()["server" if server else "client"])
         _exchange(conn, incoming, outgoing, body, piece)
+        _read_state(conn)
     else:
         server = target == DESERIALIZE_SERVER
         mode = s2n.Mode.SERVER if server else s2n.Mode.CLIENT
