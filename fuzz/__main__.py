@@ -1,6 +1,6 @@
 """Run a harness under libFuzzer (atheris), on the instrumented build.
 
-    python -m fuzz HARNESS [SECONDS] [--jobs N] [-- libFuzzer flags...]
+    python -m fuzz HARNESS [SECONDS] [-- libFuzzer flags...]
     python -m fuzz all SECONDS            # each harness in turn (what CI runs)
 
 HARNESS: fuzz_peer_bytes or fuzz_io_callbacks (the `fuzz_` may be left out).
@@ -9,11 +9,15 @@ first when missing or stale. New inputs go to build/fuzz/corpus/HARNESS (the
 seeds in fuzz/corpus/HARNESS are read, never written); a crash, an ASan report
 or a timeout (10 s per input) leaves its input in build/fuzz/artifacts/HARNESS/
 and fails the run. At the end: executions, execs/s and coverage (edges).
+Several runs of one harness at once share build/fuzz/corpus/HARNESS
+(libFuzzer reloads it), e.g. one per core for a long session; libFuzzer's
+own -jobs does not work under atheris (it re-executes the harness file).
 Replay an input without the fuzzer: python -m fuzz.HARNESS --replay FILE.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import subprocess
@@ -43,16 +47,20 @@ def fuzz_env(ext: Path) -> dict:
     return env
 
 
-def run(harness: str, seconds: int, ext: Path, jobs: int = 1, extra: list = ()) -> dict:
+def run(harness: str, seconds: int, ext: Path, extra: list = ()) -> dict:
     work = ROOT / "build" / "fuzz" / "corpus" / harness
     artifacts = ROOT / "build" / "fuzz" / "artifacts" / harness
     work.mkdir(parents=True, exist_ok=True)
     artifacts.mkdir(parents=True, exist_ok=True)
     log = ROOT / "build" / "fuzz" / f"{harness}.log"
+    lock = open(ROOT / "build" / "fuzz" / f".{harness}.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # another run of this harness writes that log
+        log = log.with_name(f"{harness}-{os.getpid()}.log")
     cmd = [sys.executable, "-m", f"fuzz.{harness}",
            f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=4096",
            "-print_final_stats=1", f"-artifact_prefix={artifacts}/",
-           *([f"-jobs={jobs}", f"-workers={jobs}"] if jobs > 1 else []),
            *extra, str(work), str(HERE / "corpus" / harness)]
     print(f"[fuzz] {harness}: {seconds or 'unlimited'} s, log {log.relative_to(ROOT)}", flush=True)
     start = time.monotonic()
@@ -93,6 +101,7 @@ def run(harness: str, seconds: int, ext: Path, jobs: int = 1, extra: list = ()) 
     if proc.returncode != 0:
         print(f"[fuzz] {harness} FAILED: inputs in {artifacts.relative_to(ROOT)}; "
               f"tail of the log:\n" + "\n".join(text.splitlines()[-40:]), flush=True)
+    lock.close()
     return stats
 
 
@@ -101,11 +110,6 @@ def main(argv: list) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
-    jobs = 1
-    if "--jobs" in argv:
-        i = argv.index("--jobs")
-        jobs = int(argv[i + 1])
-        del argv[i:i + 2]
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 2
@@ -116,8 +120,11 @@ def main(argv: list) -> int:
         if n not in HARNESSES:
             print(f"unknown harness {n}; one of {', '.join(HARNESSES)} or all", file=sys.stderr)
             return 2
-    ext = build()
-    failed = [n for n in names if run(n, seconds, ext, jobs, extra)["rc"] != 0]
+    (ROOT / "build" / "fuzz").mkdir(parents=True, exist_ok=True)
+    with open(ROOT / "build" / "fuzz" / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # runs started together build one at a time
+        ext = build()
+    failed = [n for n in names if run(n, seconds, ext, extra)["rc"] != 0]
     if failed:
         print(f"[fuzz] FAILED: {', '.join(failed)}")
     print(f"fuzz: {len(names) - len(failed)} passed, {len(failed)} failed")

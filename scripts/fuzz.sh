@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of s2n-tls and our C through the binding (atheris +
 # libFuzzer, ASan). See docs/reliability-fuzz.md.
 #
-#   scripts/fuzz.sh HARNESS SECONDS [--jobs N] [-- libFuzzer flags]
+#   scripts/fuzz.sh HARNESS SECONDS [-- libFuzzer flags]
 #   scripts/fuzz.sh all 600
 #
 # HARNESS: peer_bytes, io_callbacks or all; SECONDS 0 = until Ctrl-C.
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 if [ $# -lt 1 ]; then
-    sed -n '2,11p' "$0"
+    sed -n '2,10p' "$0"
     exit 2
 fi
 exec "$PY" -m fuzz "$@"
