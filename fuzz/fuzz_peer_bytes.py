@@ -3,7 +3,7 @@
 Input: [target, piece, limit, peer bytes...]. `target` (mod 8) picks what reads
 the bytes:
 
-  0 SERVER13   a server ("default": TLS 1.3 and 1.2, hybrid PQ key shares): the bytes are the client's flights,
+  0 SERVER13   a server (policy "default"; TLS 1.3 with the seeds): the bytes are the client's flights,
                ClientHello first
   1 SERVER12   the same with a TLS 1.2 policy ("20190214": CBC and GCM) (ClientKeyExchange parsed too)
   2 CLIENT13   a client that sent its ClientHello: the bytes are the server's
