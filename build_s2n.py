@@ -18,6 +18,10 @@ Environment variables (all optional):
   S2N_PY_SANITIZE     sanitizers to build AWS-LC, s2n-tls and the extension
                       with, e.g. "address,undefined" (see docs/reliability.md;
                       the result only loads with the ASan runtime preloaded)
+  S2N_PY_FUZZ         "1": the coverage-guided fuzzing build (see
+                      docs/reliability-fuzz.md): clang, s2n-tls and the extension
+                      with -fsanitize=fuzzer-no-link,address, AWS-LC with ASan only;
+                      its own cache folder. Compiler: S2N_PY_FUZZ_CC or clang[-NN]
 """
 
 from __future__ import annotations
@@ -205,6 +209,44 @@ def awslc_sanitize_warnings() -> list:
         return []
     return ["-Wno-error=array-bounds", "-Wno-error=stringop-overflow",
             "-Wno-error=stringop-overread"]
+# --- the fuzzing build (S2N_PY_FUZZ=1) ---------------------------------------
+
+# s2n-tls and our glue get libFuzzer's coverage counters and ASan; AWS-LC gets
+# ASan only: its edges (constant-time crypto) would only dilute the corpus.
+FUZZ_CFLAGS = "-fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer -g"
+FUZZ_AWSLC_CFLAGS = "-fsanitize=address -fno-omit-frame-pointer -g"
+
+
+def fuzz_build() -> bool:
+    value = os.environ.get("S2N_PY_FUZZ", "")
+    if value not in ("", "0", "1"):
+        raise BuildError(f"S2N_PY_FUZZ must be 1 or unset, not {value!r}")
+    return value == "1"
+
+
+def fuzz_compilers() -> tuple:
+    """(cc, cxx): clang is needed for -fsanitize=fuzzer-no-link."""
+    cc = os.environ.get("S2N_PY_FUZZ_CC")
+    if not cc:
+        for name in ["clang"] + [f"clang-{v}" for v in range(20, 13, -1)]:
+            if shutil.which(name):
+                cc = name
+                break
+    if not cc or not shutil.which(cc):
+        raise BuildError("S2N_PY_FUZZ=1 needs clang (apt-get install clang), or "
+                         "S2N_PY_FUZZ_CC naming it")
+    cc = shutil.which(cc)
+    cxx = cc.replace("clang", "clang++", 1) if "clang++" not in cc else cc
+    if not os.path.exists(cxx):
+        cxx = cc
+    return cc, cxx
+
+
+def fuzz_use_compiler() -> None:
+    """Make setuptools/cffi compile and link the extension with clang."""
+    cc, _ = fuzz_compilers()
+    os.environ["CC"] = cc
+    os.environ["LDSHARED"] = f"{cc} -shared"
 
 
 def tree_digest(tree: Path) -> str:
@@ -235,7 +277,9 @@ def cache_dir() -> Path:
     tree = tree_digest(Path(override).resolve()) if override else ""
     key = "|".join([pin["sha256"], libcrypto_choice(), override, tree,
                     sysconfig.get_platform(), "-".join(platform.libc_ver()),
-                    str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v2"])
+                    str(sysconfig.get_config_var("HOST_GNU_TYPE")), "v2"]
+                   + ([f"fuzz|{FUZZ_CFLAGS}|{FUZZ_AWSLC_CFLAGS}|{fuzz_compilers()[0]}"]
+                      if fuzz_build() else []))
     sanitize = sanitize_choice()
     if sanitize:
         # Appended only when set, so the normal build keeps its cache key.
@@ -277,6 +321,9 @@ def cmake_project(src: Path, build: Path, prefix: Path, options: list,
     # s2n-tls puts __FILE__ into its error debug strings: record paths relative
     # to the project, not this machine's build folder.
     flags = " ".join([f"-ffile-prefix-map={src}/={src.name}/", *sanitize_flags(), *extra_flags])
+    if fuzz_build():
+        cc, cxx = fuzz_compilers()
+        options = [f"-DCMAKE_C_COMPILER={cc}", f"-DCMAKE_CXX_COMPILER={cxx}", *options]
     jobs = str(os.cpu_count() or 2)
     run([tool("cmake"), "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={tool('ninja')}",
          "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
@@ -308,15 +355,17 @@ def build_native() -> Path:
         log("building AWS-LC libcrypto (static) ... about a minute on 2 cores")
         cmake_project(awslc_src, out / "aws-lc", prefix,
                       ["-DBUILD_LIBSSL=OFF", "-DDISABLE_GO=ON", "-DDISABLE_PERL=ON",
-                       "-DBUILD_TOOL=OFF"], awslc_sanitize_warnings())
+                       "-DBUILD_TOOL=OFF"],
+                      awslc_sanitize_warnings() + (FUZZ_AWSLC_CFLAGS.split() if fuzz_build() else []))
         s2n_opts += [f"-DCMAKE_PREFIX_PATH={prefix}",
                      "-DS2N_ENFORCE_PROPER_LIBCRYPTO_FEATURE_PROBE=ON"]
     else:
         s2n_opts += ["-DS2N_USE_CRYPTO_SHARED_LIBS=ON"]
     log("building s2n-tls (static) ...")
-    cmake_project(s2n_src, out / "s2n-tls", prefix, s2n_opts, s2n_flags)
+    cmake_project(s2n_src, out / "s2n-tls", prefix, s2n_opts,
+                  list(s2n_flags) + (FUZZ_CFLAGS.split() if fuzz_build() else []))
     stamp.write_text(json.dumps({"libcrypto": crypto, "s2n_tls_source": str(s2n_src),
-                                 "sanitize": ",".join(sanitize_choice())}))
+                                 "sanitize": ",".join(sanitize_choice()), "fuzz": fuzz_build()}))
     return prefix
 
 
@@ -372,9 +421,15 @@ def _link_settings(extra_macros: list = ()) -> dict:
     # A sanitizer build instruments our C too, and links the sanitizer runtimes
     # (libasan/libubsan become DT_NEEDED; the symbol hiding above still holds).
     sanitize = sanitize_flags()
+    compile_args = ["-O2", "-fvisibility=hidden", *sanitize]
+    if fuzz_build():
+        # The ASan and libFuzzer runtimes are not linked in: the fuzz runner
+        # preloads atheris's asan_with_fuzzer.so into the interpreter.
+        fuzz_use_compiler()
+        compile_args += FUZZ_CFLAGS.split()
     return dict(include_dirs=[str(prefix / "include")], extra_objects=objects,
                 libraries=libraries, extra_link_args=link_args + sanitize,
-                extra_compile_args=["-O2", "-fvisibility=hidden", *sanitize],
+                extra_compile_args=compile_args,
                 define_macros=list(extra_macros))
 
 

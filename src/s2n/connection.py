@@ -753,16 +753,21 @@ class Connection:
         return None if cptr == ffi.NULL else ffi.string(cptr).decode("utf-8", errors="replace")
 
     @_reader
-    def get_actual_protocol_version(self, ptr) -> ProtocolVersion:
-        return ProtocolVersion(check(lib.s2n_connection_get_actual_protocol_version(ptr)))
+    def get_actual_protocol_version(self, ptr) -> Union[ProtocolVersion, int]:
+        """The negotiated version (see get_client_protocol_version for values)."""
+        return _version(check(lib.s2n_connection_get_actual_protocol_version(ptr)))
 
     @_reader
-    def get_client_protocol_version(self, ptr) -> ProtocolVersion:
-        return ProtocolVersion(check(lib.s2n_connection_get_client_protocol_version(ptr)))
+    def get_client_protocol_version(self, ptr) -> Union[ProtocolVersion, int]:
+        """The version the client offered: a ProtocolVersion, or the plain
+        int s2n-tls made of a version it does not know (the peer's bytes:
+        major * 10 + minor, modulo 256), as ClientHello.get_legacy_protocol_version."""
+        return _version(check(lib.s2n_connection_get_client_protocol_version(ptr)))
 
     @_reader
-    def get_server_protocol_version(self, ptr) -> ProtocolVersion:
-        return ProtocolVersion(check(lib.s2n_connection_get_server_protocol_version(ptr)))
+    def get_server_protocol_version(self, ptr) -> Union[ProtocolVersion, int]:
+        """The server's version (see get_client_protocol_version for values)."""
+        return _version(check(lib.s2n_connection_get_server_protocol_version(ptr)))
 
     @_reader
     def get_cipher(self, ptr) -> str:
@@ -1199,6 +1204,16 @@ class Connection:
 
 
 Connection.__module__ = "s2n"
+
+
+def _version(value: int) -> Union[ProtocolVersion, int]:
+    # A version from the peer's bytes may be none of the enum's: found by
+    # fuzz_peer_bytes (a ClientHello with legacy_version 0x03e7 made the
+    # getter raise ValueError inside a client hello callback).
+    try:
+        return ProtocolVersion(value)
+    except ValueError:
+        return value
 
 
 def _freed() -> UsageError:
