@@ -19,7 +19,7 @@ Environment variables (all optional):
                       with, e.g. "address,undefined" (see docs/reliability.md;
                       the result only loads with the ASan runtime preloaded)
   S2N_PY_FUZZ         "1": the coverage-guided fuzzing build (see
-                      docs/reliability-fuzz.md): clang, s2n-tls and the extension
+                      docs/reliability.md): clang, s2n-tls and the extension
                       with -fsanitize=fuzzer-no-link,address, AWS-LC with ASan only;
                       its own cache folder. Compiler: S2N_PY_FUZZ_CC or clang[-NN]
 """

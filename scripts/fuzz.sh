@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of s2n-tls and our C through the binding (atheris +
-# libFuzzer, ASan). See docs/reliability-fuzz.md.
+# libFuzzer, ASan). See docs/reliability.md.
 #
 #   scripts/fuzz.sh HARNESS SECONDS [-- libFuzzer flags]
 #   scripts/fuzz.sh all 600

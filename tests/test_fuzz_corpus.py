@@ -1,7 +1,7 @@
 """The fuzz harnesses' seed corpus and crash reproducers, replayed on the
 normal build: each harness in a fresh interpreter, so that a crash (a signal)
 fails the test, not the run. A reproducer that the fuzzer found goes into
-fuzz/regressions/HARNESS/ with the fix (docs/reliability-fuzz.md)."""
+fuzz/regressions/HARNESS/ with the fix (docs/reliability.md)."""
 
 from __future__ import annotations
 
