@@ -278,3 +278,19 @@ def wait_for_shutdown(conn: s2n.Connection, fd: int) -> bool:
             return False
         except (s2n.S2NError, OSError):
             return False
+
+
+def tool_main(run, options, argv: Optional[List[str]] = None) -> int:
+    """The entry point both tools share: parse, run, map Exit to its code."""
+    import signal
+
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        return run(options(argv))
+    except Exit as e:
+        if e.message:
+            err(e.message)
+        return e.code
+    except KeyboardInterrupt:
+        return 130

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from typing import List, Optional
 
 import s2n
 
 from ._s2ntools import (Exit, echo, err, key_log, negotiate, out, parse, print_error, psk,
-                        read_file, send_all, unsupported, wait, wait_for_shutdown)
+                        read_file, send_all, tool_main, unsupported, wait, wait_for_shutdown)
 
 PROG = "s2nc"
 SHORT = "a:c:ehn:m:sf:d:l:k:D:t:irTCBL:P:E:"
@@ -357,17 +356,7 @@ def run(o: Options) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    import signal
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    try:
-        return run(options(argv))
-    except Exit as e:
-        if e.message:
-            err(e.message)
-        return e.code
-    except KeyboardInterrupt:
-        return 130
+    return tool_main(run, options, argv)
 
 
 if __name__ == "__main__":

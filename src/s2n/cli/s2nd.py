@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import sys
 from typing import List, Optional
 
 import s2n
 
 from ._s2ntools import (Exit, echo, err, key_log, negotiate, out, parse, print_error, psk,
-                        read_file, unsupported, wait, wait_for_shutdown, write_stdout)
+                        read_file, tool_main, unsupported, wait, wait_for_shutdown, write_stdout)
 
 PROG = "s2nd"
 SHORT = "c:hmnst:d:iTCX:wb:A:P:E:L:"
@@ -312,17 +311,7 @@ def run(o: Options) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    import signal
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    try:
-        return run(options(argv))
-    except Exit as e:
-        if e.message:
-            err(e.message)
-        return e.code
-    except KeyboardInterrupt:
-        return 130
+    return tool_main(run, options, argv)
 
 
 if __name__ == "__main__":
