@@ -88,7 +88,7 @@ def _call_io(fn, view, length: int, sending: bool = False) -> int:
     if sending and n == 0 and length:
         # s2n-tls takes 0 as "wrote nothing, try again" and calls back at
         # once, forever (s2n_flush loops while its buffer is not empty).
-        raise ValueError(f"send callback returned 0 for {length} bytes: return how many "
+        raise ValueError(f"IO callback (send) returned 0 for {length} bytes: return how many "
                          "were sent (at least 1), or raise BlockingIOError when none can be now")
     return n
 
