@@ -294,3 +294,11 @@ def tool_main(run, options, argv: Optional[List[str]] = None) -> int:
         return e.code
     except KeyboardInterrupt:
         return 130
+
+
+def atoi(text: str) -> int:
+    """As the C tools read numbers: atoi(), so not a number is 0."""
+    try:
+        return int(text)
+    except ValueError:
+        return 0

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, echo, err, key_log, negotiate, out, parse, print_error, psk,
+from ._s2ntools import (Exit, atoi, echo, err, key_log, negotiate, out, parse, print_error, psk,
                         read_file, send_all, tool_main, unsupported, wait, wait_for_shutdown)
 
 PROG = "s2nc"
@@ -89,13 +89,6 @@ class Options:
         self.port = "443"
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0  # atoi()
-
-
 def options(argv: List[str]) -> Options:
     o = Options()
     opts, rest = parse(PROG, argv, SHORT, LONG, {}, usage)
@@ -117,7 +110,7 @@ def options(argv: List[str]) -> Options:
         elif flag in ("-s", "--status"):
             o.status = True
         elif flag in ("-m", "--mfl"):
-            o.mfl = _int(val)
+            o.mfl = atoi(val)
         elif flag in ("-f", "--ca-file"):
             o.ca_file = val
         elif flag in ("-d", "--ca-dir"):
@@ -137,9 +130,9 @@ def options(argv: List[str]) -> Options:
         elif flag in ("-T", "--no-session-ticket"):
             o.session_ticket = False
         elif flag in ("-t", "--timeout"):
-            o.dyn_timeout = min(255, _int(val))
+            o.dyn_timeout = min(255, atoi(val))
         elif flag in ("-D", "--dynamic"):
-            o.dyn_threshold = max(0, _int(val))
+            o.dyn_threshold = max(0, atoi(val))
         elif flag in ("-C", "--corked-io"):
             o.corked = True
         elif flag == "--tls13":
@@ -155,7 +148,7 @@ def options(argv: List[str]) -> Options:
         elif flag in ("-E", "--early-data"):
             o.early_data = read_file(PROG, val)
         elif flag == "--buffered-send":
-            n = _int(val)
+            n = atoi(val)
             if not 0 <= n <= 0xFFFFFFFF:
                 raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
             o.send_buffer = n

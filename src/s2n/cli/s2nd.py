@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, echo, err, key_log, negotiate, out, parse, print_error, psk,
+from ._s2ntools import (Exit, atoi, echo, err, key_log, negotiate, out, parse, print_error, psk,
                         read_file, tool_main, unsupported, wait, wait_for_shutdown, write_stdout)
 
 PROG = "s2nd"
@@ -90,13 +90,6 @@ class Options:
         self.port = ""
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0  # atoi()
-
-
 def options(argv: List[str]) -> Options:
     o = Options()
     opts, rest = parse(PROG, argv, SHORT, LONG, {"-X": ("max-conns", "1")}, usage)
@@ -141,7 +134,7 @@ def options(argv: List[str]) -> Options:
         elif flag == "--tls13":
             pass  # deprecated upstream too
         elif flag in ("-X", "--max-conns"):
-            o.max_conns = _int(val)
+            o.max_conns = atoi(val)
         elif flag in ("-A", "--alpn"):
             o.alpn = val
         elif flag == "--non-blocking":
@@ -153,9 +146,9 @@ def options(argv: List[str]) -> Options:
                 raise Exit(1, "Error setting psks, maximum number of psks permitted is 10.\n")
             o.psks.append(val)
         elif flag in ("-E", "--max-early-data"):
-            o.max_early_data = _int(val)
+            o.max_early_data = atoi(val)
         elif flag == "--buffered-send":
-            n = _int(val)
+            n = atoi(val)
             if not 0 <= n <= 0xFFFFFFFF:
                 raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
             o.send_buffer = n
