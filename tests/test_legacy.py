@@ -175,11 +175,17 @@ def test_client_renegotiates_when_openssl_s_server_asks(pki):
         requests.append(conn.get_actual_protocol_version())
         return s2n.RenegotiateResponse.ACCEPT
 
+    tickets = []
     ccfg = client_config(pki)
     ccfg.set_renegotiate_request_cb(on_request)
+    # A callback during the new handshake: s2n_renegotiate_wipe clears the
+    # connection's context, which once made every such callback fail.
+    ccfg.set_session_tickets_onoff(True)
+    ccfg.set_session_ticket_callback(lambda conn, data, lifetime: tickets.append(conn))
     server = _OpenSSLServer(pki)
     try:
         sock, conn = _tls12_client(server, ccfg)
+        assert tickets == [conn]
         conn.send(b"before\n")
         server.wait_for(b"before")
         server.command(b"r\n")  # s_server sends a HelloRequest
@@ -203,6 +209,7 @@ def test_client_renegotiates_when_openssl_s_server_asks(pki):
                 break
         else:
             pytest.fail("the renegotiation did not finish")
+        assert tickets == [conn, conn]
         conn.send(b"after\n")
         server.wait_for(b"after")
         conn.free()

@@ -1,4 +1,5 @@
-/* Maximum fragment length, connection serialization, TLS 1.2 client renegotiation */
+/* Maximum fragment length, connection serialization, TLS 1.2 client renegotiation,
+ * NPN and finite-field DH parameters (legacy TLS 1.2 peers) */
 typedef enum { S2N_TLS_MAX_FRAG_LEN_512 = 1, S2N_TLS_MAX_FRAG_LEN_1024 = 2, S2N_TLS_MAX_FRAG_LEN_2048 = 3,
                S2N_TLS_MAX_FRAG_LEN_4096 = 4 } s2n_max_frag_len;
 int s2n_config_send_max_fragment_length(struct s2n_config *config, s2n_max_frag_len mfl_code);
@@ -16,3 +17,6 @@ int s2n_config_set_renegotiate_request_cb(struct s2n_config *config, s2n_renegot
 int s2n_renegotiate_wipe(struct s2n_connection *conn);
 int py_renegotiate(struct s2n_connection *c, uint8_t *buf, ssize_t size, ssize_t *got);
 extern "Python" int py_renegotiate_trampoline(struct s2n_connection *conn, void *context, s2n_renegotiate_response *response);
+
+int s2n_config_set_npn(struct s2n_config *config, bool enable);
+int s2n_config_add_dhparams(struct s2n_config *config, const char *dhparams_pem);

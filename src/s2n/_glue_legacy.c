@@ -1,4 +1,5 @@
 #include <s2n/unstable/renegotiate.h>
+#include <s2n/unstable/npn.h>
 
 /* s2n_renegotiate with the error captured in the same C call. Application
  * data met during the new handshake is reported as blocked on

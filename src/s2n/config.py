@@ -286,6 +286,24 @@ class Config:
         """Server: honour a client's maximum fragment length request."""
         check(lib.s2n_config_accept_max_fragment_length(self._mutable()))
 
+    def set_npn(self, enable: bool) -> None:
+        """TLS 1.2: also offer (client) or accept (server) NPN, the
+        predecessor of ALPN, with the protocols of set_protocol_preferences
+        (s2n_config_set_npn). For legacy peers only; ALPN wins when both
+        are negotiated. get_application_protocol() reports the result."""
+        check(lib.s2n_config_set_npn(self._mutable(), bool(enable)))
+
+    def add_dhparams(self, pem: Union[str, bytes]) -> None:
+        """Server: finite-field Diffie-Hellman parameters (PEM "DH
+        PARAMETERS"), needed only by policies with DHE cipher suites
+        (s2n_config_add_dhparams). s2n-tls rejects groups under 2048 bits."""
+        if isinstance(pem, str):
+            pem = pem.encode("ascii")
+        pem = byte_string(pem, "DH parameters")
+        if b"\0" in pem:
+            raise ValueError("DH parameters must not contain NUL bytes")
+        check(lib.s2n_config_add_dhparams(self._mutable(), pem))
+
     def set_serialization_version(self, version: SerializationVersion) -> None:
         """Allow `Connection.serialize()` for connections made from now on
         (they must be set up before their handshake). INSECURE if the

@@ -278,8 +278,13 @@ class Connection:
         """Reset for reuse. Keeps mode and config; IO, server name, blinding
         and callbacks are cleared, as in C, and must be set again."""
         check(lib.s2n_connection_wipe(ptr))
+        self._wiped(ptr, ("read", "write", "verify_host"))
+
+    def _wiped(self, ptr, dropped: Sequence[str]) -> None:
+        """After s2n_connection_wipe or s2n_renegotiate_wipe: both clear the
+        connection's context, which callbacks use to find this object."""
         lib.s2n_connection_set_ctx(ptr, self._refs["self"])
-        for key in ("read", "write", "verify_host"):
+        for key in dropped:
             self._refs.pop(key, None)
         self._negotiated = False
         self._hello = None
@@ -895,6 +900,7 @@ class Connection:
             raise usage("renegotiate_wipe() needs a complete TLS 1.2 handshake (renegotiation "
                         "does not exist in TLS 1.3)")
         check(lib.s2n_renegotiate_wipe(ptr))
+        self._wiped(ptr, ("verify_host",))  # IO is kept
 
     def renegotiate(self, max_app_data: int = _RECV_BUF - 64) -> Optional[bytes]:
         """Run the new handshake after renegotiate_wipe(), like negotiate():
@@ -909,6 +915,7 @@ class Connection:
             got = ffi.new("ssize_t *")
             rc = self._drive(lib.py_renegotiate, ptr, buf, max(1, max_app_data), got, nb=True)
             if rc >= 0:
+                self._negotiated = True
                 return None
             if rc == -Blocked.ON_EARLY_DATA:  # S2N_BLOCKED_ON_APPLICATION_DATA
                 return ffi.unpack(ffi.cast("char *", buf), got[0])

@@ -161,6 +161,9 @@ def _signature(pair) -> str:
     return f"{_SIG.get(sig.name, sig.name)}+{_HASH.get(digest.name, digest.name)}"
 
 
+SSLV2 = 20  # s2n_connection_get_client_hello_version for an SSLv2-format ClientHello
+
+
 def print_connection_info(conn: s2n.Connection) -> None:
     lines = [
         "CONNECTED:",
@@ -170,6 +173,9 @@ def print_connection_info(conn: s2n.Connection) -> None:
         f"Server protocol version: {int(conn.get_server_protocol_version())}",
         f"Actual protocol version: {int(conn.get_actual_protocol_version())}",
     ]
+    if conn.get_client_hello_version() == SSLV2:
+        # The line the integration suite's test_sslv2_client_hello.py looks for.
+        lines.insert(2, "Warning: deprecated SSLv2-style ClientHello")
     name = conn.get_server_name()
     if name:
         lines.append(f"Server name: {name}")
@@ -215,11 +221,13 @@ def _never() -> bool:
     return False
 
 
-def echo(conn: s2n.Connection, fd: int, stop: Optional[Callable[[], bool]] = None) -> None:
+def echo(conn: s2n.Connection, fd: int, stop: Optional[Callable[[], bool]] = None,
+         wait_after_eof: bool = False) -> None:
     """Peer to stdout, stdin to the peer, until the peer closes, stdin ends,
-    or `stop()` (checked after each read from the peer). With `stop`, the
-    end of stdin only stops reading it: s2nc waits so for a TLS 1.3 ticket
-    (upstream would give up, and not resume, when stdin is /dev/null)."""
+    or `stop()` (checked after each read from the peer). With
+    `wait_after_eof`, the end of stdin only stops reading it: s2nc waits so
+    for a TLS 1.3 ticket (upstream would give up, and not resume, when stdin
+    is /dev/null)."""
     stdin = sys.stdin.fileno()
     watch = [fd, stdin]
     if stop is None:
@@ -241,6 +249,8 @@ def echo(conn: s2n.Connection, fd: int, stop: Optional[Callable[[], bool]] = Non
                 if not data:
                     return
                 write_stdout(data)
+                if stop():
+                    return  # e.g. a renegotiation was accepted: no further recv
             if stop():
                 return
         if stdin in readable:
@@ -252,11 +262,31 @@ def echo(conn: s2n.Connection, fd: int, stop: Optional[Callable[[], bool]] = Non
                 raise Exit(1, "Error reading from stdin\n")
             if not data:
                 err("Exiting on stdin EOF\n")
-                if len(watch) == 2 and stop is not _never:
+                if len(watch) == 2 and wait_after_eof:
                     watch.remove(stdin)
                     continue
                 return
             send_all(conn, fd, data)
+
+
+def serialize_out(prog: str, conn: s2n.Connection, path: str) -> None:
+    """--serialize-out: the connection's state to `path`, instead of a
+    shutdown (the peer does the same; both go on with --deserialize-in)."""
+    try:
+        data = conn.serialize()
+        with open(path, "wb") as f:
+            f.write(data)
+    except (s2n.S2NError, OSError) as e:
+        print_error("Error serializing connection", e)
+        raise Exit(1)
+
+
+def deserialize_in(prog: str, conn: s2n.Connection, path: str) -> None:
+    try:
+        conn.deserialize(read_file(prog, path))
+    except s2n.S2NError as e:
+        print_error("Failed to deserialize file", e)
+        raise Exit(1)
 
 
 def wait_for_shutdown(conn: s2n.Connection, fd: int) -> bool:

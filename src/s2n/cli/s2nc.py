@@ -4,13 +4,15 @@ on the public s2n API. `python -m s2n s2nc [options] host [port]`."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, echo, err, key_log, negotiate, out, parse, print_error, psk,
-                        read_file, send_all, tool_main, unsupported, wait, wait_for_shutdown)
+from ._s2ntools import (Exit, atoi, describe_error, deserialize_in, echo, err, key_log, negotiate,
+                        out, parse, print_connection_info, print_error, psk, read_file, send_all,
+                        serialize_out, tool_main, wait, wait_for_shutdown, write_stdout)
 
 PROG = "s2nc"
 SHORT = "a:c:ehn:m:sf:d:l:k:D:t:irTCBL:P:E:"
@@ -51,10 +53,12 @@ def usage() -> str:
   -P,--psk [id,hexsecret,SHA256|SHA384]  external PSK (repeatable, up to 10)
   -E,--early-data [path]      send the file as early data when resuming
   --buffered-send [bytes]     buffer sends up to this size
+  --renegotiation [accept|reject|wait]  answer TLS 1.2 renegotiation requests
+                              (wait: accept, but start once more data arrives)
+  --npn                       offer NPN too, with the --alpn list
   --prefer-low-latency, --prefer-throughput
   -h,--help
-Unsupported here (exit 1): --enter-fips-mode, --renegotiation, --npn,
-  --serialize-out, --deserialize-in.
+Unsupported here (exit 1): --enter-fips-mode (the bundled AWS-LC is not a FIPS build).
 """
 
 
@@ -85,6 +89,10 @@ class Options:
         self.send_buffer = 0
         self.low_latency = False
         self.throughput = False
+        self.renegotiation: Optional[str] = None
+        self.npn = False
+        self.serialize_out: Optional[str] = None
+        self.deserialize_in: Optional[str] = None
         self.host = ""
         self.port = "443"
 
@@ -157,11 +165,15 @@ def options(argv: List[str]) -> Options:
         elif flag == "--prefer-throughput":
             o.throughput = True
         elif flag == "--renegotiation":
-            raise unsupported(PROG, flag, "TLS 1.2 renegotiation is not wired into this tool yet")
+            if val not in ("accept", "reject", "wait"):
+                raise Exit(1, f"Unrecognized option: {val}\n")
+            o.renegotiation = val
         elif flag == "--npn":
-            raise unsupported(PROG, flag, "the package has no NPN API")
-        elif flag in ("--serialize-out", "--deserialize-in"):
-            raise unsupported(PROG, flag, "connection serialization is not wired into this tool yet")
+            o.npn = True
+        elif flag == "--serialize-out":
+            o.serialize_out = val
+        elif flag == "--deserialize-in":
+            o.deserialize_in = val
     if not rest:
         raise Exit(1, usage())
     o.host = rest[0]
@@ -238,7 +250,58 @@ def make_config(o: Options, on_ticket) -> s2n.Config:
         cfg.set_session_ticket_callback(on_ticket)
     if o.key_log:
         key_log(PROG, o.key_log, cfg)
+    if o.npn:
+        _guard("Error setting npn support", cfg.set_npn, True)
+    if o.serialize_out:
+        _guard("Error setting serialized version", cfg.set_serialization_version, s2n.SerializationVersion.V1)
     return cfg
+
+
+class Renegotiation:
+    """--renegotiation: the answer to a server's HelloRequest, and whether
+    one was accepted (then echo stops, and the new handshake runs)."""
+
+    def __init__(self, mode: str) -> None:
+        self.response = s2n.RenegotiateResponse.REJECT if mode == "reject" else s2n.RenegotiateResponse.ACCEPT
+        self.wait = mode == "wait"
+        self.requested = False
+
+    def __call__(self, conn: s2n.Connection) -> s2n.RenegotiateResponse:
+        if self.response == s2n.RenegotiateResponse.ACCEPT:
+            self.requested = True
+        return self.response
+
+
+def renegotiate(conn: s2n.Connection, fd: int, wait_for_data: bool) -> bool:
+    try:
+        conn.renegotiate_wipe()
+        conn.set_client_auth_type(s2n.ClientAuth.OPTIONAL)
+    except s2n.S2NError as e:
+        print_error("Unable to prepare connection for renegotiate", e)
+        return False
+    out("RENEGOTIATE\n")
+    if wait_for_data:
+        # The integration suite's case of application data in the middle of
+        # the new handshake: start only once the server has sent some.
+        select.select([fd], [], [])
+    while True:
+        try:
+            data = conn.renegotiate()
+        except s2n.BlockedError as e:
+            wait(fd, e.blocked)
+            continue
+        except (s2n.S2NError, OSError) as e:
+            msg, debug = describe_error(e)
+            err(f"Failed to renegotiate: '{msg}'. {debug}\n")
+            if isinstance(e, s2n.AlertError):
+                err(f"Alert: {e.alert}\n")
+            return False
+        if data is None:
+            break
+        write_stdout(data)
+    print_connection_info(conn)
+    out("s2n is ready, again\n")
+    return True
 
 
 def _connect(o: Options) -> socket.socket:
@@ -290,7 +353,12 @@ def run(o: Options) -> int:
         sock.setblocking(False)
         fd = sock.fileno()
         cfg = make_config(o, on_ticket)
+        reneg = Renegotiation(o.renegotiation) if o.renegotiation else None
+        if reneg is not None:
+            _guard("Error setting renegotiation request callback", cfg.set_renegotiate_request_cb, reneg)
         conn = s2n.Connection(s2n.Mode.CLIENT, cfg)
+        if o.deserialize_in:
+            deserialize_in(PROG, conn, o.deserialize_in)
         _guard("Error setting server name", conn.set_server_name, o.name or o.host)
         conn.set_fd(sock)
         conn.set_client_auth_type(s2n.ClientAuth.OPTIONAL)
@@ -310,7 +378,7 @@ def run(o: Options) -> int:
                 raise Exit(1, f"[{os.getpid()}] Early data can only be used with session tickets.\n")
             if state["session"]:
                 _send_early_data(conn, fd, o.early_data)
-        if not negotiate(conn, fd):
+        if not o.deserialize_in and not negotiate(conn, fd):
             return 255  # upstream returns -1 from main
         out(f"Connected to {o.host}:{o.port}\n")
 
@@ -318,7 +386,7 @@ def run(o: Options) -> int:
             if conn.get_actual_protocol_version() >= s2n.ProtocolVersion.TLS1_3:
                 if not o.session_ticket:
                     raise Exit(1, f"[{os.getpid()}] s2nc can only reconnect in TLS1.3 with session tickets.\n")
-                echo(conn, fd, stop=lambda: state["ticket"])
+                echo(conn, fd, stop=lambda: state["ticket"], wait_after_eof=True)
             else:
                 if not o.session_ticket and conn.get_session_id_length() <= 0:
                     raise Exit(1, f"[{os.getpid()}] Endpoint sent empty session id so cannot resume session\n")
@@ -336,9 +404,20 @@ def run(o: Options) -> int:
         if o.send_file is not None:
             out("Sending file contents:\n" + o.send_file.decode("utf-8", "replace") + "\n")
             send_all(conn, fd, o.send_file)
-        if o.echo:
-            echo(conn, fd)
-        if not wait_for_shutdown(conn, fd):
+        while o.echo:
+            if reneg is None:
+                echo(conn, fd)
+                break
+            echo(conn, fd, stop=lambda: reneg.requested)
+            if not reneg.requested:
+                break
+            reneg.requested = False
+            if not renegotiate(conn, fd, reneg.wait):
+                err(f"[{os.getpid()}] Renegotiation failed\n")
+                return 1
+        if o.serialize_out:
+            serialize_out(PROG, conn, o.serialize_out)
+        elif not wait_for_shutdown(conn, fd):
             err(f"[{os.getpid()}] Error closing connection\n")
             return 1
         conn.free()

@@ -3,15 +3,18 @@ on the public s2n API. `python -m s2n s2nd [options] host port`."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import signal
 import socket
 from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, echo, err, key_log, negotiate, out, parse, print_error, psk,
-                        read_file, tool_main, unsupported, wait, wait_for_shutdown, write_stdout)
+from ._s2ntools import (Exit, atoi, deserialize_in, echo, err, key_log, negotiate, out, parse,
+                        print_error, psk, read_file, send_all, serialize_out, tool_main, unsupported,
+                        wait, wait_for_shutdown, write_stdout)
 
 PROG = "s2nd"
 SHORT = "c:hmnst:d:iTCX:wb:A:P:E:L:"
@@ -27,6 +30,34 @@ MAX_PSKS = 10
 # sessions like upstream's (whose key differs: tickets are not interchangeable).
 TICKET_KEY_NAME = b"s2nd.py.2024"
 DEFAULT_TICKET_KEY = hashlib.sha256(b"s2n-tls for Python: s2nd default session ticket key").digest()
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    size = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+
+
+def _der_int(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def ffdhe2048_pem() -> bytes:
+    """RFC 7919's ffdhe2048 group as PEM "DH PARAMETERS", computed from the
+    RFC's formula p = 2^2048 - 2^1984 + (floor(2^1918 e) + 560316) 2^64 - 1,
+    g = 2: s2nd's DH parameters for DHE cipher suites, as upstream's s2nd
+    loads its own built-in ones."""
+    guard = 64  # extra bits so that the truncated series cannot round wrong
+    scale = 1918 + guard
+    e_scaled, fact, k = 0, 1, 0
+    while (1 << scale) >= fact:
+        e_scaled += (1 << scale) // fact
+        k += 1
+        fact *= k
+    p = (1 << 2048) - (1 << 1984) + ((e_scaled >> guard) + 560316) * (1 << 64) - 1
+    b64 = base64.b64encode(_der(0x30, _der_int(p) + _der_int(2))).decode()
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return ("-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines) + "\n-----END DH PARAMETERS-----\n").encode()
 
 
 def usage() -> str:
@@ -55,9 +86,12 @@ def usage() -> str:
   -P,--psk [id,hexsecret,SHA256|SHA384]  external PSK (repeatable, up to 10)
   -E,--max-early-data [bytes] early data allowed in session tickets
   --buffered-send [bytes]     buffer sends up to this size
+  --parallelize               a new process for each connection
+  -w,--https-server           answer each connection with a small HTTP page
+  -b,--https-bench [bytes]    with -w: send that many bytes instead
+  --npn                       accept NPN too, with the --alpn protocol
   -h,--help
-Unsupported here (exit 1): --enter-fips-mode, --parallelize, -w/--https-server,
-  -b/--https-bench, --npn, --serialize-out, --deserialize-in.
+Unsupported here (exit 1): --enter-fips-mode (the bundled AWS-LC is not a FIPS build).
 No built-in certificate: --cert and --key are required.
 """
 
@@ -86,6 +120,12 @@ class Options:
         self.psks: List[str] = []
         self.max_early_data = 0
         self.send_buffer = 0
+        self.parallelize = False
+        self.https_server = False
+        self.https_bench = 0
+        self.npn = False
+        self.serialize_out: Optional[str] = None
+        self.deserialize_in: Optional[str] = None
         self.host = ""
         self.port = ""
 
@@ -153,13 +193,20 @@ def options(argv: List[str]) -> Options:
                 raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
             o.send_buffer = n
         elif flag == "--parallelize":
-            raise unsupported(PROG, flag, "connections are served one at a time")
-        elif flag in ("-w", "--https-server", "-b", "--https-bench"):
-            raise unsupported(PROG, flag, "the https server mode is not implemented")
+            o.parallelize = True
+        elif flag in ("-w", "--https-server"):
+            out("Running s2nd in simple https server mode\n")
+            o.https_server = True
+        elif flag in ("-b", "--https-bench"):
+            o.https_bench = atoi(val)
+            if o.https_bench <= 0:
+                raise Exit(1, "https-bench bytes needs to be some positive long value.\n")
         elif flag == "--npn":
-            raise unsupported(PROG, flag, "the package has no NPN API")
-        elif flag in ("--serialize-out", "--deserialize-in"):
-            raise unsupported(PROG, flag, "connection serialization is not wired into this tool yet")
+            o.npn = True
+        elif flag == "--serialize-out":
+            o.serialize_out = val
+        elif flag == "--deserialize-in":
+            o.deserialize_in = val
     if o.throughput and o.low_latency:
         raise Exit(1, "prefer-throughput and prefer-low-latency options are mutually exclusive\n")
     if len(rest) < 2:
@@ -191,6 +238,7 @@ def make_config(o: Options) -> s2n.Config:
     if o.max_early_data:
         _guard("Error setting max early data", cfg.set_server_max_early_data_size, o.max_early_data)
     _guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
+    _guard("Error adding DH parameters", cfg.add_dhparams, ffdhe2048_pem())
     if o.enable_mfl:
         cfg.accept_max_fragment_length()
     # No host name to check on a client certificate (as upstream: accept any).
@@ -211,7 +259,54 @@ def make_config(o: Options) -> s2n.Config:
         _guard("Error setting send buffer size.", cfg.set_send_buffer_size, o.send_buffer)
     if o.key_log:
         key_log(PROG, o.key_log, cfg)
+    if o.npn:
+        _guard("Error setting npn support", cfg.set_npn, True)
+    if o.serialize_out:
+        _guard("Error setting serialized version", cfg.set_serialization_version, s2n.SerializationVersion.V1)
     return cfg
+
+
+def https(conn: s2n.Connection, fd: int, bench: int) -> None:
+    """-w: an HTTP/1.1 200 answer without reading the request, like
+    upstream's bin/https.c: the connection's report as a page, or with
+    -b N, N zero bytes."""
+    def send(text: str) -> None:
+        send_all(conn, fd, text.encode())
+
+    if bench:
+        for line in ("HTTP/1.1 200 OK\r\n", f"Content-Length: {bench}\r\n", "\r\n"):
+            send(line)
+        out(f"Sending {bench} bytes...\n")
+        chunk = bytes(65536)
+        left = bench
+        while left:
+            n = min(left, len(chunk))
+            send_all(conn, fd, chunk[:n])
+            left -= n
+        out("Done. Closing connection.\n\n")
+        return
+    lines = [
+        "<html><body><h1>Hello from s2n server</h1><pre>",
+        f"Client hello version: {conn.get_client_hello_version()}\n",
+        f"Client protocol version: {int(conn.get_client_protocol_version())}\n",
+        f"Server protocol version: {int(conn.get_server_protocol_version())}\n",
+        f"Actual protocol version: {int(conn.get_actual_protocol_version())}\n",
+    ]
+    if conn.get_server_name():
+        lines.append(f"Server name: {conn.get_server_name()}\n")
+    if conn.get_application_protocol():
+        lines.append(f"Application protocol: {conn.get_application_protocol()}\n")
+    lines += [
+        f"Curve: {conn.get_curve()}\n",
+        "KEM: NONE\n",
+        f"KEM Group: {conn.get_kem_group_name()}\n",
+        f"Cipher negotiated: {conn.get_cipher()}\n",
+        f"Session resumption: {'true' if conn.is_session_resumed() else 'false'}\n",
+    ]
+    body = "".join(lines).encode()
+    for line in ("HTTP/1.1 200 OK\r\n", f"Content-Length: {len(body)}\r\n", "\r\n"):
+        send(line)
+    send_all(conn, fd, body)
 
 
 def _early_data_recv(conn: s2n.Connection, fd: int) -> None:
@@ -246,18 +341,26 @@ def handle_connection(sock: socket.socket, cfg: s2n.Config, o: Options) -> bool:
             conn.use_corked_io()
         for spec in o.psks:
             conn.append_psk(psk(PROG, spec))
-        _early_data_recv(conn, fd)
+        if o.deserialize_in:
+            deserialize_in(PROG, conn, o.deserialize_in)
+        else:
+            _early_data_recv(conn, fd)
     except (s2n.S2NError, OSError) as e:
         print_error("Error setting up the connection", e)
         return False
-    if not negotiate(conn, fd):
-        if o.mutual_auth and not conn.client_cert_used():
-            err(f"[{os.getpid()}] Error: Mutual Auth was required, but not negotiated\n")
-        return False
-    conn.free_handshake()
-    if not o.only_negotiate:
+    if not o.deserialize_in:
+        if not negotiate(conn, fd):
+            if o.mutual_auth and not conn.client_cert_used():
+                err(f"[{os.getpid()}] Error: Mutual Auth was required, but not negotiated\n")
+            return False
+        conn.free_handshake()
+    if o.https_server:
+        https(conn, fd, o.https_bench)
+    elif not o.only_negotiate:
         echo(conn, fd)
-    if not wait_for_shutdown(conn, fd):
+    if o.serialize_out:
+        serialize_out(PROG, conn, o.serialize_out)
+    elif not wait_for_shutdown(conn, fd):
         err(f"[{os.getpid()}] Error closing connection\n")
         return False
     conn.free()
@@ -283,14 +386,44 @@ def _listen(o: Options) -> socket.socket:
     return sock
 
 
+def _fork_handler(listener: socket.socket, conn_sock: socket.socket, cfg: s2n.Config, o: Options) -> None:
+    """--parallelize: a child process per connection; the parent accepts on."""
+    try:
+        pid = os.fork()
+    except OSError as e:
+        conn_sock.close()
+        print_error("Error calling fork(). Acceptor unable to start handler.", e)
+        raise Exit(1)
+    if pid:
+        conn_sock.close()
+        return
+    code = 255
+    try:
+        listener.close()
+        code = 0 if handle_connection(conn_sock, cfg, o) else 255
+    except Exit as e:
+        if e.message:
+            err(e.message)
+        code = e.code
+    finally:
+        conn_sock.close()
+        os._exit(code)
+
+
 def run(o: Options) -> int:
     cfg = make_config(o)
     listener = _listen(o)
     out(f"Listening on {o.host}:{o.port}\n")
     max_conns = o.max_conns
+    if o.parallelize:
+        # Children are never waited for: the kernel reaps them (SA_NOCLDWAIT).
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
         conn_sock, _ = listener.accept()
         conn_sock.setblocking(False)
+        if o.parallelize:
+            _fork_handler(listener, conn_sock, cfg, o)
+            continue  # as upstream: --max-conns counts only connections served in-process
         try:
             ok = handle_connection(conn_sock, cfg, o)
         finally:
