@@ -9,6 +9,7 @@ import errno
 import getopt
 import os
 import select
+import socket
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -221,13 +222,27 @@ def _never() -> bool:
     return False
 
 
+def _peer_closed(fd: int) -> bool:
+    """The peer closed TCP and nothing is left to read (a peek: the data
+    stays for s2n-tls)."""
+    with socket.socket(fileno=os.dup(fd)) as s:
+        try:
+            return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+
 def echo(conn: s2n.Connection, fd: int, stop: Optional[Callable[[], bool]] = None,
-         wait_after_eof: bool = False) -> None:
+         wait_after_eof: bool = False, serializing: bool = False) -> None:
     """Peer to stdout, stdin to the peer, until the peer closes, stdin ends,
     or `stop()` (checked after each read from the peer). With
     `wait_after_eof`, the end of stdin only stops reading it: s2nc waits so
     for a TLS 1.3 ticket (upstream would give up, and not resume, when stdin
-    is /dev/null)."""
+    is /dev/null). With `serializing`, a peer that closed TCP (it serialized
+    its side and left) ends the echo before s2n-tls sees the close, which
+    would make this side's state unserializable."""
     stdin = sys.stdin.fileno()
     watch = [fd, stdin]
     if stop is None:
@@ -235,6 +250,8 @@ def echo(conn: s2n.Connection, fd: int, stop: Optional[Callable[[], bool]] = Non
     while not stop():
         readable, _, _ = select.select(watch, [], [])
         if fd in readable:
+            if serializing and _peer_closed(fd):
+                return
             while True:
                 try:
                     data = conn.recv(BUFSIZE)

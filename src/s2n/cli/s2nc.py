@@ -265,14 +265,17 @@ class Renegotiation:
         self.response = s2n.RenegotiateResponse.REJECT if mode == "reject" else s2n.RenegotiateResponse.ACCEPT
         self.wait = mode == "wait"
         self.requested = False
+        self.bytes_in_at_request = 0
 
     def __call__(self, conn: s2n.Connection) -> s2n.RenegotiateResponse:
         if self.response == s2n.RenegotiateResponse.ACCEPT:
             self.requested = True
+            self.bytes_in_at_request = conn.get_wire_bytes_in()
         return self.response
 
 
-def renegotiate(conn: s2n.Connection, fd: int, wait_for_data: bool) -> bool:
+def renegotiate(conn: s2n.Connection, fd: int, reneg: Renegotiation) -> bool:
+    data_came = conn.get_wire_bytes_in() != reneg.bytes_in_at_request  # the wipe resets the count
     try:
         conn.renegotiate_wipe()
         conn.set_client_auth_type(s2n.ClientAuth.OPTIONAL)
@@ -280,9 +283,11 @@ def renegotiate(conn: s2n.Connection, fd: int, wait_for_data: bool) -> bool:
         print_error("Unable to prepare connection for renegotiate", e)
         return False
     out("RENEGOTIATE\n")
-    if wait_for_data:
+    if reneg.wait and not data_came:
         # The integration suite's case of application data in the middle of
-        # the new handshake: start only once the server has sent some.
+        # the new handshake: start only once the server has sent some. (Data
+        # that came right behind the request, in the same receive, counts:
+        # upstream would wait for more that may never come.)
         select.select([fd], [], [])
     while True:
         try:
@@ -406,13 +411,13 @@ def run(o: Options) -> int:
             send_all(conn, fd, o.send_file)
         while o.echo:
             if reneg is None:
-                echo(conn, fd)
+                echo(conn, fd, serializing=bool(o.serialize_out))
                 break
             echo(conn, fd, stop=lambda: reneg.requested)
             if not reneg.requested:
                 break
             reneg.requested = False
-            if not renegotiate(conn, fd, reneg.wait):
+            if not renegotiate(conn, fd, reneg):
                 err(f"[{os.getpid()}] Renegotiation failed\n")
                 return 1
         if o.serialize_out:

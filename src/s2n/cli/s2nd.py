@@ -357,7 +357,7 @@ def handle_connection(sock: socket.socket, cfg: s2n.Config, o: Options) -> bool:
     if o.https_server:
         https(conn, fd, o.https_bench)
     elif not o.only_negotiate:
-        echo(conn, fd)
+        echo(conn, fd, serializing=bool(o.serialize_out))
     if o.serialize_out:
         serialize_out(PROG, conn, o.serialize_out)
     elif not wait_for_shutdown(conn, fd):
