@@ -223,6 +223,20 @@ def test_s2nc_without_tickets_resumes_with_session_id(procs, pki):
     assert "WITH_SESSION_TICKET" not in client.stdout
 
 
+def test_s2nd_session_id_cache_resumes_s2nc(procs, pki):
+    """s2nd keeps a session-ID cache (tickets off with -T) and, like
+    upstream's, prints each session ID it finds there."""
+    port = free_port()
+    server = s2nd(procs, pki, port, "-T", "-c", "20170210", "-X6", cert="server-rsa")
+    client = s2nc(procs, pki, port, "-r", "-T", "-c", "20170210")
+    client.close_stdin()
+    assert client.finish() == 0, client.text()
+    assert server.finish() == 0, server.text()
+    assert client.stdout.count("Resumed session\n") == 5
+    hits = [line for line in server.stdout.splitlines() if len(line) == 64 and set(line) <= set("0123456789abcdef")]
+    assert len(hits) == 5 and len(set(hits)) == 1  # one session, resumed five times
+
+
 # --- key update -----------------------------------------------------------
 
 def test_openssl_client_requests_key_update_from_s2nd(procs, pki):

@@ -33,6 +33,7 @@ from ._lib import ffi as _ffi
 from ._lib import lib as _lib
 from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType
 from ._psk import ExternalPsk
+from ._session_cache import SessionIdCache
 from ._early_data import OfferedEarlyData, ReplayGuard
 from ._pkey import AsyncPkeyOp, AsyncPkeyOpType, AsyncPkeyValidationMode, HashAlgorithm, SignatureAlgorithm
 from ._validation import CertValidationInfo
@@ -77,5 +78,5 @@ __all__ = [
     "KeyUpdateCounts", "PeerKeyUpdate", "RenegotiateResponse", "SerializationVersion",
     "StatusRequestType", "ExternalPsk", "PskHmac", "PskMode", "EarlyDataStatus", "OfferedEarlyData",
     "ReplayGuard", "AsyncPkeyOp", "AsyncPkeyOpType", "AsyncPkeyValidationMode", "HashAlgorithm",
-    "SignatureAlgorithm",
+    "SignatureAlgorithm", "SessionIdCache",
 ]

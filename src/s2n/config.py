@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
-from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption
+from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption, _session_cache
 from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
                      SerializationVersion)
 from ._errors import byte_string, check, last_error, out_of_range, usage
@@ -207,13 +207,14 @@ class Config:
         """Server: a key to encrypt session tickets (`key`: at least 16 random
         bytes, 32 recommended, secret; `name`: 1..16 bytes identifying it;
         `intro_time`: seconds since the epoch when it starts being used, 0
-        for now). Turn tickets on first (`set_session_tickets_onoff(True)`):
-        s2n-tls ignores keys while they are off. The one change s2n-tls
+        for now). Turn tickets on first (`set_session_tickets_onoff(True)`),
+        or the session cache (`set_session_cache`): s2n-tls ignores keys
+        while both are off. The one change s2n-tls
         allows on a Config in use, for key rotation."""
-        if not self._tickets:
-            raise usage("add_ticket_crypto_key() while session tickets are off: s2n-tls would "
-                        "ignore the key; call set_session_tickets_onoff(True) first",
-                        "S2N_PY_ERR_TICKETS_OFF")
+        if not self._tickets and getattr(self, "_session_cache", None) is None:
+            raise usage("add_ticket_crypto_key() while session tickets and the session cache are "
+                        "off: s2n-tls would ignore the key; call set_session_tickets_onoff(True) "
+                        "or set_session_cache() first", "S2N_PY_ERR_TICKETS_OFF")
         name_b = c_string(name, "ticket key name")
         key_b = byte_string(key, "ticket key")
         if not 1 <= len(name_b) <= 16:
@@ -235,6 +236,18 @@ class Config:
         cb = _callbacks.Handle(fn, "session ticket callback")
         check(lib.s2n_config_set_session_ticket_cb(ptr, lib.py_session_ticket_trampoline, cb.handle))
         self._ticket_cb = cb
+        self._has_callbacks = True
+
+    def set_session_cache(self, cache: "_session_cache.SessionCache") -> None:
+        """Server, TLS 1.2: resume sessions by session ID, keeping their
+        state in `cache` (s2n_config_set_cache_store/retrieve/delete_callback
+        and s2n_config_set_session_cache_onoff). `cache` has
+        `store(conn, key, value, ttl_seconds)`, `retrieve(conn, key)` -> the
+        value or None, and `delete(conn, key)`; `s2n.SessionIdCache()` is an
+        in-process one. s2n-tls encrypts each value with the ticket keys:
+        add one with `add_ticket_crypto_key` (tickets may stay off)."""
+        ptr = self._mutable()
+        self._session_cache = _session_cache.install(ptr, cache)
         self._has_callbacks = True
 
     def set_client_hello_cb(self, fn: Callable[[Any], None],

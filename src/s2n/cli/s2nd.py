@@ -227,6 +227,16 @@ def _guard(what: str, fn, *args):
         raise Exit(1)
 
 
+class _PrintingCache(s2n.SessionIdCache):
+    """The session-ID cache; like upstream's, a hit prints the session ID in hex."""
+
+    def retrieve(self, conn: s2n.Connection, key: bytes) -> Optional[bytes]:
+        value = super().retrieve(conn, key)
+        if value is not None:
+            out(key.hex() + "\n")
+        return value
+
+
 def make_config(o: Options) -> s2n.Config:
     cfg = s2n.Config()
     ocsp = read_file(PROG, o.ocsp) if o.ocsp else None
@@ -243,10 +253,13 @@ def make_config(o: Options) -> s2n.Config:
         cfg.accept_max_fragment_length()
     # No host name to check on a client certificate (as upstream: accept any).
     cfg.set_verify_host_callback(lambda name: True)
+    # Session IDs always (upstream's session cache), tickets unless -T; the
+    # ticket key encrypts the state for both.
+    cfg.set_session_cache(_PrintingCache())
     if o.session_ticket:
         cfg.set_session_tickets_onoff(True)
-        key = read_file(PROG, o.stk_file) if o.stk_file else DEFAULT_TICKET_KEY
-        _guard("Error adding ticket key", cfg.add_ticket_crypto_key, TICKET_KEY_NAME, key)
+    key = read_file(PROG, o.stk_file) if o.stk_file else DEFAULT_TICKET_KEY
+    _guard("Error adding ticket key", cfg.add_ticket_crypto_key, TICKET_KEY_NAME, key)
     if o.mutual_auth:
         cfg.set_client_auth_type(s2n.ClientAuth.REQUIRED)
         if o.ca_file or o.ca_dir:
