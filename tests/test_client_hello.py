@@ -140,6 +140,28 @@ def test_client_hello_without_sni(pki):
     assert seen["hello"].get_extension_by_id(EXT_SERVER_NAME) is None
 
 
+def test_fingerprints_of_the_client_hello(pki):
+    import hashlib
+
+    seen = {}
+    scfg = server_config(pki)
+    scfg.set_client_hello_cb(lambda conn: seen.setdefault("hello", conn.get_client_hello()))
+    cli, srv = pair(pki, scfg)
+    handshake(cli, srv)
+    hello = seen["hello"]
+    ja3, raw = hello.get_fingerprint()
+    assert hashlib.md5(raw.encode()).hexdigest() == ja3  # JA3's definition
+    version, ciphers, extensions, groups, formats = raw.split(",")
+    assert version == "771"  # the legacy version, TLS 1.2
+    assert [int(c) for c in ciphers.split("-")] == [c for c in hello.get_cipher_suites()
+                                                    if c & 0x0F0F != 0x0A0A]  # GREASE removed
+    assert "0" in extensions.split("-")  # server_name
+    ja4, ja4_raw = hello.get_fingerprint("ja4")
+    assert ja4.startswith("t13d") and ja4_raw.startswith(ja4.split("_")[0])
+    with pytest.raises(ValueError):
+        hello.get_fingerprint("ja5")
+
+
 def test_get_client_hello_refuses_when_there_is_none(pki):
     with s2n.Connection(s2n.Mode.SERVER, server_config(pki)) as conn:
         with pytest.raises(s2n.UsageError) as e:

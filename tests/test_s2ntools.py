@@ -43,6 +43,7 @@ def test_s2nd_serves_openssl(procs, pki, proto, version, policy, cipher):
     assert f"Cipher negotiated: {cipher}\n" in out
     assert "Handshake: NEGOTIATED|FULL_HANDSHAKE" in out
     assert "Early Data status: NOT REQUESTED\n" in out
+    assert len(out.split("\nJA3: ")[1].split("\n")[0]) == 32  # s2nd only: the client's JA3 hash
     assert "Server signature negotiated: ECDSA+SHA256\n" in out
     assert "Client signature negotiated" not in out
     assert "Client hello version: 33\n" in out

@@ -227,3 +227,4 @@ def test_s2nd_accepts_sslv2_client_hello_from_java(procs, pki):
     assert "Client hello version: 20\n" in out
     assert "Actual protocol version: 33\n" in out
     assert "Cipher negotiated: AES256-SHA256\n" in out
+    assert "JA3:" not in out  # no fingerprint of an SSLv2-format hello, as upstream

@@ -19,3 +19,5 @@ int py_hello_selected_cert_der(struct s2n_connection *conn, uint32_t index, cons
 int py_hello_cert_authorities_from_trust_store(struct s2n_config *config);
 
 extern "Python" int py_client_hello_cb_trampoline(struct s2n_connection *conn, void *ctx);
+int py_hello_fingerprint(const uint8_t *msg, uint32_t msg_len, int type, uint8_t *hash, uint32_t hash_max,
+                         uint32_t *hash_len, uint8_t *raw, uint32_t raw_max, uint32_t *raw_len);

@@ -19,11 +19,11 @@ leaves pointers into it; see _glue_client_hello.c).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _callbacks
 from ._enums import ClientHelloCbMode, ProtocolVersion  # ClientHelloCbMode: also re-exported
-from ._errors import byte_string, check, last_error, usage
+from ._errors import byte_string, check, from_capture, last_error, usage
 from ._lib import ffi, lib
 
 
@@ -255,6 +255,28 @@ class ClientHello:
 
     def get_random(self) -> bytes:
         return self._random
+
+    def get_fingerprint(self, kind: str = "ja3") -> Tuple[str, str]:
+        """(hash, raw string) of the message's "ja3" or "ja4" fingerprint, as
+        s2n-tls computes it (s2n_fingerprint_get_hash / _get_raw; JA3's hash
+        is the hex MD5 of the raw string). Not for SSLv2-format hellos."""
+        kinds = {"ja3": 0, "ja4": 1}
+        if kind not in kinds:
+            raise ValueError(f"kind must be 'ja3' or 'ja4', not {kind!r}")
+        n = len(self._raw)
+        msg = bytes([1, n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF]) + self._raw
+        hash_buf = ffi.new("uint8_t[]", 128)
+        hash_len, raw_len = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+        raw_buf = ffi.new("uint8_t[]", 1024)
+        for _ in range(2):
+            if lib.py_hello_fingerprint(msg, len(msg), kinds[kind], hash_buf, 128, hash_len,
+                                        raw_buf, len(raw_buf), raw_len) < 0:
+                raise from_capture(lib.py_last_error())
+            if raw_len[0] <= len(raw_buf):
+                break
+            raw_buf = ffi.new("uint8_t[]", raw_len[0])
+        return (ffi.unpack(ffi.cast("char *", hash_buf), hash_len[0]).decode("ascii"),
+                ffi.unpack(ffi.cast("char *", raw_buf), raw_len[0]).decode("ascii"))
 
     def __repr__(self) -> str:
         return f"<s2n.ClientHello server_name={self._name!r} {len(self._raw)} bytes>"

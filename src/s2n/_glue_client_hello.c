@@ -1,3 +1,5 @@
+#include <s2n/unstable/fingerprint.h>
+
 /* client_hello (issue 12). The s2n_client_hello lives inside the connection:
  * these helpers look it up afresh on every call and copy into buffers that
  * Python owns, so no Python object ever holds a pointer into it.
@@ -137,4 +139,30 @@ static int py_hello_selected_cert_der(struct s2n_connection *conn, uint32_t inde
 static int py_hello_cert_authorities_from_trust_store(struct s2n_config *config)
 {
     return s2n_config_set_cert_authorities_from_trust_store(config);
+}
+
+/* JA3/JA4 of a ClientHello message (with its 4-byte handshake header), by
+ * s2n-tls's fingerprint API on a copy parsed from the bytes: the snapshot
+ * keeps no pointer into a connection. *raw_len: the raw string's size, also
+ * when raw_max is too small (nothing written then; the caller retries). */
+static int py_hello_fingerprint(const uint8_t *msg, uint32_t msg_len, int type,
+        uint8_t *hash, uint32_t hash_max, uint32_t *hash_len,
+        uint8_t *raw, uint32_t raw_max, uint32_t *raw_len)
+{
+    struct s2n_client_hello *ch = s2n_client_hello_parse_message(msg, msg_len);
+    if (ch == NULL) {
+        py_capture(S2N_NOT_BLOCKED);
+        return -1;
+    }
+    struct s2n_fingerprint *fp = s2n_fingerprint_new((s2n_fingerprint_type) type);
+    int rc = -1;
+    if (fp != NULL && s2n_fingerprint_set_client_hello(fp, ch) == 0
+            && s2n_fingerprint_get_hash(fp, hash_max, hash, hash_len) == 0
+            && s2n_fingerprint_get_raw_size(fp, raw_len) == 0) {
+        rc = *raw_len > raw_max ? 0 : s2n_fingerprint_get_raw(fp, raw_max, raw, raw_len);
+    }
+    if (rc < 0) py_capture(S2N_NOT_BLOCKED);
+    s2n_fingerprint_free(&fp);
+    s2n_client_hello_free(&ch);
+    return rc;
 }

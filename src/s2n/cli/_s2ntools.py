@@ -202,6 +202,8 @@ def print_connection_info(conn: s2n.Connection) -> None:
     if identity and not resumed:
         lines.append(f"Negotiated PSK identity: {identity.decode('latin-1')}")
     lines.append(f"Early Data status: {_EARLY[conn.get_early_data_status().name]}")
+    if conn.mode == s2n.Mode.SERVER and conn.get_client_hello_version() > SSLV2:
+        lines.append(f"JA3: {conn.get_client_hello().get_fingerprint('ja3')[0]}")
     lines.append(f"Wire bytes in: {conn.get_wire_bytes_in()}")
     lines.append(f"Wire bytes out: {conn.get_wire_bytes_out()}")
     out("".join(line + "\n" for line in lines))
