@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import s2n
+from _toolprocs import procs  # noqa: F401 - the s2nc/s2nd tests' fixture
 
 HERE = Path(__file__).resolve().parent
 # Running under scripts/ci_sanitize.sh (the ASan runtime preloaded): memory

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from _toolprocs import (PSK_HEX, TIMEOUT, TOOL, Proc, free_port, procs, s2nc, s2nd,  # noqa: F401
+from _toolprocs import (PSK_HEX, TIMEOUT, TOOL, Proc, free_port, s2nc, s2nd,  # noqa: F401
                         s_client, s_server)
 from test_ocsp import OcspPKI
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _toolprocs import free_port, procs, s2nc, s2nd, s_client, s_server  # noqa: F401
+from _toolprocs import free_port, s2nc, s2nd, s_client, s_server  # noqa: F401
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 needs_gnutls = pytest.mark.skipif(shutil.which("gnutls-serv") is None or shutil.which("gnutls-cli") is None,

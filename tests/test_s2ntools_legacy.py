@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from _toolprocs import TIMEOUT, free_port, procs, s2nc, s2nd, s_client, s_server  # noqa: F401
+from _toolprocs import TIMEOUT, free_port, s2nc, s2nd, s_client, s_server  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 

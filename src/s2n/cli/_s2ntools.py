@@ -140,14 +140,19 @@ def negotiate(conn: s2n.Connection, fd: int) -> bool:
         except s2n.BlockedError as e:
             wait(fd, e.blocked)
         except (s2n.S2NError, OSError) as e:
-            msg, debug = describe_error(e)
-            err(f"Failed to negotiate: '{msg}'. {debug}\n")
-            if isinstance(e, s2n.AlertError):
-                err(f"Alert: {e.alert}\n")
+            print_failure("negotiate", e)
             return False
     print_connection_info(conn)
     out("s2n is ready\n")
     return True
+
+
+def print_failure(action: str, e: BaseException) -> None:
+    """A failed handshake, as upstream's negotiate()/renegotiate() say it."""
+    msg, debug = describe_error(e)
+    err(f"Failed to {action}: '{msg}'. {debug}\n")
+    if isinstance(e, s2n.AlertError):
+        err(f"Alert: {e.alert}\n")
 
 
 _EARLY = {"OK": "IN PROGRESS", "NOT_REQUESTED": "NOT REQUESTED", "REJECTED": "REJECTED", "END": "ACCEPTED"}

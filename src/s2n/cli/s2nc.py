@@ -10,8 +10,8 @@ from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, describe_error, deserialize_in, echo, err, key_log, negotiate,
-                        out, parse, print_connection_info, print_error, psk, read_file, send_all,
+from ._s2ntools import (Exit, atoi, deserialize_in, echo, err, key_log, negotiate,
+                        out, parse, print_connection_info, print_error, print_failure, psk, read_file, send_all,
                         serialize_out, tool_main, wait, wait_for_shutdown, write_stdout)
 
 PROG = "s2nc"
@@ -296,10 +296,7 @@ def renegotiate(conn: s2n.Connection, fd: int, reneg: Renegotiation) -> bool:
             wait(fd, e.blocked)
             continue
         except (s2n.S2NError, OSError) as e:
-            msg, debug = describe_error(e)
-            err(f"Failed to renegotiate: '{msg}'. {debug}\n")
-            if isinstance(e, s2n.AlertError):
-                err(f"Alert: {e.alert}\n")
+            print_failure("renegotiate", e)
             return False
         if data is None:
             break
