@@ -5,6 +5,7 @@ integration suite (tests/integrationv2) parses."""
 from __future__ import annotations
 
 import shutil
+import sys
 import subprocess
 import time
 
@@ -463,3 +464,23 @@ def test_console_scripts_installed():
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("s2nc") == "s2n.cli.s2nc:main"
     assert scripts.get("s2nd") == "s2n.cli.s2nd:main"
+
+
+def test_console_scripts_run_from_the_environments_bin(procs, pki):
+    """The installed `s2nc`/`s2nd` executables themselves (beside this
+    Python), not `python -m s2n`: a handshake between the two."""
+    import os
+
+    bindir = os.path.dirname(sys.executable)
+    exes = {name: os.path.join(bindir, name) for name in ("s2nc", "s2nd")}
+    if not all(os.path.exists(p) for p in exes.values()):
+        pytest.skip("the package is not installed in this interpreter's environment (run from a source tree)")
+    port = free_port()
+    server = procs([exes["s2nd"], "-X", "-s", "--cert", str(pki.path("server.pem")),
+                    "--key", str(pki.path("server.key")), "127.0.0.1", str(port)])
+    server.wait_for(b"Listening on")
+    client = procs([exes["s2nc"], "-e", "-f", str(pki.path("ca.pem")), "localhost", str(port)])
+    client.wait_for(b"s2n is ready")
+    client.close_stdin()
+    assert client.finish() == 0, client.text()
+    assert server.finish() == 0, server.text()
