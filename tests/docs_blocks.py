@@ -32,13 +32,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -134,23 +136,23 @@ def console_commands(code: str) -> str:
 
 # --- running one page (in a fresh interpreter: python tests/docs_blocks.py run PAGE)
 
-def _shell_env() -> Dict[str, str]:
+def _shell_env() -> Tuple[Dict[str, str], Path]:
     env = dict(os.environ)
-    shim = Path.cwd() / ".docs-bin"
-    shim.mkdir(exist_ok=True)
+    shim = Path(tempfile.mkdtemp(prefix="s2n-docs-bin-"))
     for name in ("python", "python3"):
-        link = shim / name
-        if not link.exists():
-            link.symlink_to(sys.executable)
+        # a script, not a symlink: a venv's python finds its venv by its own path
+        script = shim / name
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        script.chmod(0o755)
     env["PATH"] = os.pathsep.join([str(shim), str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
+    return env, shim
 
 
 def run_page(page: Path, timeout: float = 60.0) -> None:
     groups: List[int] = []
     ns: Dict[str, object] = {"__name__": "__main__"}
-    env = _shell_env()
+    env, shim = _shell_env()
     try:
         for b in blocks(page):
             where = f"{b.page}:{b.line}"
@@ -181,6 +183,7 @@ def run_page(page: Path, timeout: float = 60.0) -> None:
                 os.killpg(pgid, signal.SIGTERM)
             except OSError:
                 pass
+        shutil.rmtree(shim, ignore_errors=True)
 
 
 def main(argv: List[str]) -> int:
