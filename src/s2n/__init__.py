@@ -42,7 +42,7 @@ from .connection import Connection
 from .memory import MemoryBIO
 from .socket import TLSSocket, wrap_socket
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def version_info() -> Dict[str, str]:

@@ -14,6 +14,7 @@ writes itself) and `wrap_bio` an `SSLObject` over the stdlib's
 every `except ssl.SSLError` keeps working.
 
 What differs, by necessity:
+
 - cipher suites come from s2n-tls security policies: `set_ciphers` accepts
   strings that keep s2n-tls's suites (uvicorn's "TLSv1", "DEFAULT", ...),
   `set_security_policy(name)` picks a policy; TLS 1.0/1.1 are not offered;
