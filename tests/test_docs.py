@@ -106,3 +106,14 @@ def test_python_inventory_for_intersphinx():
         pytest.fail("no objects.inv for Python's docs: apt-get install python3-doc")
     pytest.skip("Python's objects.inv not found (apt-get install python3-doc): "
                 "the docs build without links to Python's docs")
+
+
+def test_every_public_name_of_s2n_has_a_reference_entry():
+    import re
+
+    import s2n
+
+    text = "\n".join(p.read_text() for p in (ROOT / "docs" / "reference").glob("*.md"))
+    missing = [name for name in s2n.__all__
+               if not name.startswith("__") and not re.search(rf"\bs2n\.{name}\b", text)]
+    assert not missing, f"s2n names with no entry in docs/reference/: {missing}"
