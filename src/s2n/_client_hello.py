@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from . import _callbacks
 from ._enums import ClientHelloCbMode, ProtocolVersion  # ClientHelloCbMode: also re-exported
 from ._errors import byte_string, check, from_capture, last_error, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 
 class HelloCallback:
@@ -54,7 +54,7 @@ class HelloState:
         return not self.done
 
 
-def install(ptr, fn: Callable, mode: ClientHelloCbMode) -> HelloCallback:
+def install(ptr: CData, fn: Callable, mode: ClientHelloCbMode) -> HelloCallback:
     """Config.set_client_hello_cb: the callback and its mode, in C."""
     mode = ClientHelloCbMode(mode)
     cb = HelloCallback(fn, mode)
@@ -84,7 +84,7 @@ def py_client_hello_cb_trampoline(conn, ctx):
 
 # Connection methods (called with the connection's locks held, `ptr` valid)
 
-def set_config(conn, ptr, config) -> None:
+def set_config(conn, ptr: CData, config) -> None:
     state = conn._hello
     if state is not None and state.waiting:
         with config._lock:
@@ -94,7 +94,7 @@ def set_config(conn, ptr, config) -> None:
     conn._apply_config(ptr, config)
 
 
-def cb_done(conn, ptr) -> None:
+def cb_done(conn, ptr: CData) -> None:
     check(lib.py_hello_cb_done(ptr))
     state = conn._hello
     if state is None:
@@ -118,7 +118,7 @@ def protocol_list(protocols: Iterable[Union[str, bytes]]):
     return items, (ffi.new("char *[]", items) if items else ffi.NULL)
 
 
-def selected_cert(ptr) -> List[bytes]:
+def selected_cert(ptr: CData) -> List[bytes]:
     n = lib.py_hello_selected_cert_length(ptr)
     if n < 0:
         lib.py_capture_now()  # "none selected": an answer, not an error
@@ -135,7 +135,7 @@ def selected_cert(ptr) -> List[bytes]:
 _RAW, _CIPHERS, _EXTENSIONS, _SESSION_ID, _RANDOM = range(5)
 
 
-def _blob(ptr, what: int) -> bytes:
+def _blob(ptr: CData, what: int) -> bytes:
     n = lib.py_hello_blob(ptr, what, ffi.NULL, 0)
     if n < 0:
         raise last_error()
@@ -148,7 +148,7 @@ def _blob(ptr, what: int) -> bytes:
     return ffi.unpack(ffi.cast("char *", buf), got)
 
 
-def snapshot(ptr) -> "ClientHello":
+def snapshot(ptr: CData) -> "ClientHello":
     """Connection.get_client_hello: copy everything out in this one call."""
     if not lib.py_hello_available(ptr):
         raise usage("no ClientHello to read: none received yet, this is a client, or the "

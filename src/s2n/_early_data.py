@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, Optional
 
 from ._errors import check
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 from ._validation import CertValidationInfo, run_decision_callback
 
 
@@ -44,7 +44,7 @@ OfferedEarlyData.__module__ = "s2n"
 
 
 @ffi.def_extern(error=-1)
-def py_early_data_trampoline(conn_ptr, offered_ptr):
+def py_early_data_trampoline(conn_ptr: CData, offered_ptr):
     # s2n_config_set_early_data_cb takes no context: the callable is the Config's.
     return run_decision_callback(OfferedEarlyData, conn_ptr, offered_ptr,
                                  lambda conn: conn._config._early_data_cb.fn, "early data callback")

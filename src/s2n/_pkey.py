@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from . import _callbacks
 from ._enums import AsyncPkeyOpType, AsyncPkeyValidationMode, HashAlgorithm, SignatureAlgorithm
 from ._errors import S2NError, check, last_error, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 if TYPE_CHECKING:
     from ._ocsp import CertChainAndKey
@@ -56,7 +56,7 @@ class AsyncPkeyOp:
         raise TypeError("AsyncPkeyOp objects come from the async pkey callback")
 
     @classmethod
-    def _adopt(cls, op_ptr) -> "AsyncPkeyOp":
+    def _adopt(cls, op_ptr: CData) -> "AsyncPkeyOp":
         self = object.__new__(cls)
         self._ptr = ffi.gc(op_ptr, lib.s2n_async_pkey_op_free)  # owned from here on
         self._lock = threading.Lock()
@@ -68,7 +68,7 @@ class AsyncPkeyOp:
         self._in_callback = False
         return self
 
-    def _bind(self, conn: "Connection", conn_ptr) -> None:
+    def _bind(self, conn: "Connection", conn_ptr: CData) -> None:
         """Inside the callback: what the op is, captured while it is safe to ask."""
         self._conn = weakref.ref(conn)
         t = ffi.new("s2n_async_pkey_op_type *")
@@ -284,7 +284,7 @@ def set_validation_mode(config: "Config", mode: AsyncPkeyValidationMode) -> None
 # the trampoline (no ctx in this C callback: the connection's Config holds fn)
 
 @ffi.def_extern(error=-1)
-def py_async_pkey_trampoline(conn_ptr, op_ptr):
+def py_async_pkey_trampoline(conn_ptr: CData, op_ptr: CData):
     try:
         op = AsyncPkeyOp._adopt(op_ptr)  # ours to free from here on, whatever happens
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call

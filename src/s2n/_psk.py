@@ -8,7 +8,7 @@ from typing import Any, Callable, List, Optional, Sequence
 from . import _callbacks
 from ._enums import PskHmac
 from ._errors import check, from_capture
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 
 class ExternalPsk:
@@ -38,14 +38,14 @@ class ExternalPsk:
 ExternalPsk.__module__ = "s2n"
 
 
-def append(ptr, psk: ExternalPsk) -> None:
+def append(ptr: CData, psk: ExternalPsk) -> None:
     if not isinstance(psk, ExternalPsk):
         raise TypeError(f"expected s2n.ExternalPsk, not {type(psk).__name__}")
     if lib.py_append_psk(ptr, psk.identity, len(psk.identity), psk.secret, len(psk.secret), psk.hmac) < 0:
         raise from_capture(lib.py_last_error())  # the glue captured it
 
 
-def negotiated_identity(ptr) -> Optional[bytes]:
+def negotiated_identity(ptr: CData) -> Optional[bytes]:
     length = ffi.new("uint16_t *")
     check(lib.s2n_connection_get_negotiated_psk_identity_length(ptr, length))
     if not length[0]:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 from . import _callbacks
 from ._errors import check, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 _PENDING, _ACCEPTED, _REJECTED, _STALE = "pending", "accepted", "rejected", "stale"
 
@@ -117,12 +117,12 @@ def _step(conn: Any) -> tuple:
 
 
 @ffi.def_extern(error=-1)
-def py_cert_validation_trampoline(conn_ptr, info_ptr, ctx):
+def py_cert_validation_trampoline(conn_ptr: CData, info_ptr: CData, ctx):
     return run_decision_callback(CertValidationInfo, conn_ptr, info_ptr,
                                  lambda conn: ffi.from_handle(ctx).fn, "cert validation callback")
 
 
-def run_decision_callback(cls, conn_ptr, c_ptr, find_fn, what: str) -> int:
+def run_decision_callback(cls, conn_ptr: CData, c_ptr: CData, find_fn, what: str) -> int:
     """The body of a trampoline whose callback decides (now or later) with a
     `cls` object: the previous one of this connection goes stale."""
     if _callbacks._raised():

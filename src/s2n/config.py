@@ -12,7 +12,7 @@ from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption
 from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
                      SerializationVersion)
 from ._errors import byte_string, check, last_error, out_of_range, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
 
@@ -56,7 +56,7 @@ def c_string(value: Union[str, bytes], what: str) -> bytes:
 SEND_BUFFER = 64 * 1024
 
 
-def _free_config(ptr, chains: list, _cfree=lib.s2n_config_free,
+def _free_config(ptr: CData, chains: list, _cfree=lib.s2n_config_free,
                  _kfree=lib.s2n_cert_chain_and_key_free, _cdata=ffi.CData) -> None:
     """ffi.gc destructor: the config first, then the chains it borrowed
     (its own C pointers; s2n.CertChainAndKey objects free themselves)."""
