@@ -19,7 +19,11 @@ leaves pointers into it; see _glue_client_hello.c).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .connection import Connection
 
 from . import _callbacks
 from ._enums import ClientHelloCbMode, ProtocolVersion  # ClientHelloCbMode: also re-exported
@@ -32,7 +36,7 @@ class HelloCallback:
 
     __slots__ = ("fn", "mode", "handle")
 
-    def __init__(self, fn: Callable, mode: ClientHelloCbMode) -> None:
+    def __init__(self, fn: Callable[[Connection], object], mode: ClientHelloCbMode) -> None:
         self.fn = _callbacks._checked(fn, "client hello callback")
         self.mode = mode
         self.handle = ffi.new_handle(self)
@@ -54,7 +58,7 @@ class HelloState:
         return not self.done
 
 
-def install(ptr: CData, fn: Callable, mode: ClientHelloCbMode) -> HelloCallback:
+def install(ptr: CData, fn: Callable[[Connection], object], mode: ClientHelloCbMode) -> HelloCallback:
     """Config.set_client_hello_cb: the callback and its mode, in C."""
     mode = ClientHelloCbMode(mode)
     cb = HelloCallback(fn, mode)
@@ -64,11 +68,11 @@ def install(ptr: CData, fn: Callable, mode: ClientHelloCbMode) -> HelloCallback:
 
 
 @ffi.def_extern(error=-1)
-def py_client_hello_cb_trampoline(conn, ctx):
+def py_client_hello_cb_trampoline(conn: CData, ctx: CData) -> int:
     if _callbacks._raised():
         return -1
     try:
-        cb = ffi.from_handle(ctx)
+        cb: HelloCallback = ffi.from_handle(ctx)
         pyconn = _callbacks.connection_of(conn)
         pyconn._hello = HelloState(cb.mode)
         pyconn._in_client_hello = True  # opens the client hello methods (Connection's gate)
@@ -84,7 +88,7 @@ def py_client_hello_cb_trampoline(conn, ctx):
 
 # Connection methods (called with the connection's locks held, `ptr` valid)
 
-def set_config(conn, ptr: CData, config) -> None:
+def set_config(conn: Connection, ptr: CData, config: Config) -> None:
     state = conn._hello
     if state is not None and state.waiting:
         with config._lock:
@@ -94,7 +98,7 @@ def set_config(conn, ptr: CData, config) -> None:
     conn._apply_config(ptr, config)
 
 
-def cb_done(conn, ptr: CData) -> None:
+def cb_done(conn: Connection, ptr: CData) -> None:
     check(lib.py_hello_cb_done(ptr))
     state = conn._hello
     if state is None:
@@ -105,7 +109,7 @@ def cb_done(conn, ptr: CData) -> None:
         conn._apply_config(ptr, config)
 
 
-def protocol_list(protocols: Iterable[Union[str, bytes]]):
+def protocol_list(protocols: Iterable[Union[str, bytes]]) -> Tuple[List[CData], CData]:
     """ALPN names as C strings (kept alive by the caller during the call)."""
     if isinstance(protocols, (str, bytes)):
         raise TypeError("protocols must be a list of str/bytes, not one string")

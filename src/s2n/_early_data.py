@@ -9,7 +9,10 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 from ._errors import check
 from ._lib import CData, ffi, lib
@@ -44,10 +47,17 @@ OfferedEarlyData.__module__ = "s2n"
 
 
 @ffi.def_extern(error=-1)
-def py_early_data_trampoline(conn_ptr: CData, offered_ptr):
+def py_early_data_trampoline(conn_ptr: CData, offered_ptr: CData) -> int:
     # s2n_config_set_early_data_cb takes no context: the callable is the Config's.
     return run_decision_callback(OfferedEarlyData, conn_ptr, offered_ptr,
-                                 lambda conn: conn._config._early_data_cb.fn, "early data callback")
+                                 _config_callback, "early data callback")
+
+
+def _config_callback(conn: Connection) -> Callable[..., object]:
+    config = conn._config
+    assert config is not None  # a handshake in progress has one
+    fn: Callable[..., object] = config._early_data_cb.fn
+    return fn
 
 
 class ReplayGuard:
@@ -81,7 +91,7 @@ class ReplayGuard:
 ReplayGuard.__module__ = "s2n"
 
 
-def set_early_data_cb(config: Any, fn: Callable[[Any, OfferedEarlyData], Optional[bool]]) -> None:
+def set_early_data_cb(config: Any, fn: Callable[[Connection, OfferedEarlyData], Optional[bool]]) -> None:
     from ._callbacks import Handle
 
     with config._lock:

@@ -5,7 +5,7 @@ the method's gate handed them (see Connection's concurrency contract)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._enums import PeerKeyUpdate
 from ._errors import UsageError, check, last_error
@@ -42,7 +42,7 @@ def key_update_counts(ptr: CData) -> KeyUpdateCounts:
     return KeyUpdateCounts(send[0], recv[0])
 
 
-def _bytes(value, what: str) -> bytes:
+def _bytes(value: Any, what: str) -> bytes:
     if isinstance(value, str):
         raise TypeError(f"{what} must be bytes, not str (encode it)")
     try:
@@ -51,7 +51,7 @@ def _bytes(value, what: str) -> bytes:
         raise TypeError(f"{what} must be bytes-like, not {type(value).__name__}") from None
 
 
-def tls_exporter(ptr: CData, label, context, length: int) -> bytes:
+def tls_exporter(ptr: CData, label: Any, context: Any, length: int) -> bytes:
     label_b = _bytes(label, "label")
     context_b = _bytes(context, "context")
     if type(length) is not int:

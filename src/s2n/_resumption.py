@@ -6,7 +6,7 @@ the method's gate handed them (see Connection's concurrency contract)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ._errors import check
 from ._lib import CData, ffi, lib
@@ -23,7 +23,7 @@ def lifetime(seconds: int, what: str) -> int:
     return seconds
 
 
-def config_call(config, fn, *args) -> None:
+def config_call(config: Any, fn: Callable[..., int], *args: Any) -> None:
     """A Config setter: under the config's lock, refused once it is frozen."""
     with config._lock:
         check(fn(config._mutable(), *args))
@@ -40,7 +40,7 @@ def add_new_tickets_to_send(ptr: CData, count: int) -> None:
 def tickets_sent(ptr: CData) -> int:
     n = ffi.new("uint16_t *")
     check(lib.s2n_connection_get_tickets_sent(ptr, n))
-    return n[0]
+    return int(n[0])
 
 
 def ticket_lifetime_hint(ptr: CData) -> Optional[int]:
