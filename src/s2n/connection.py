@@ -1165,6 +1165,9 @@ class Connection:
     _asyncio = False  # driven by s2n.asyncio (which awaits what a callback returns)
 
     _app_event: Optional[threading.Event] = None  # set when an application decision lands
+    # set by s2n.ssl on its connections (declared for the type checkers only)
+    _ssl_owner: Any
+    _ssl_session: Optional[bytes]
 
     def _app_wait(self, seconds: float) -> None:
         """For TLSSocket: sleep up to `seconds` while the handshake waits on

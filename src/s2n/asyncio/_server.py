@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from .._enums import ClientHelloCbMode, Mode
 from ..config import Config
@@ -261,10 +261,10 @@ async def start_server(client_connected_cb: ClientConnectedCallback,
         hosts: List[Optional[str]]
         if host == "":
             hosts = [None]
-        elif host is None or isinstance(host, str) or not hasattr(host, "__iter__"):
+        elif isinstance(host, str) or not hasattr(host, "__iter__"):
             hosts = [host]
         else:
-            hosts = list(host)
+            hosts = list(cast(Sequence[str], host))  # (None has no __iter__: not here)
         infos = []
         for h in hosts:
             got = await loop.getaddrinfo(h, port, family=family, type=socket.SOCK_STREAM,

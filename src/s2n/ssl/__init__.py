@@ -28,7 +28,10 @@ from __future__ import annotations
 import os as _os
 import ssl as _stdlib
 import sys as _sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Dict, Union
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 from ._context import SSLContext
 from ._info import SSLSession
@@ -67,13 +70,15 @@ HAS_TLSv1_3 = True
 HAS_NEVER_CHECK_COMMON_NAME = True
 
 
-def create_default_context(purpose: Any = _stdlib.Purpose.SERVER_AUTH, *, cafile: Any = None,
-                           capath: Any = None, cadata: Any = None) -> SSLContext:
+def create_default_context(purpose: _stdlib.Purpose = _stdlib.Purpose.SERVER_AUTH, *,
+                           cafile: Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]", None] = None,
+                           capath: Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]", None] = None,
+                           cadata: Union[str, Buffer, None] = None) -> SSLContext:
     """As `ssl.create_default_context`: a client context verifies the server
     (certificate and host name) against `cafile`/`capath`/`cadata`, or the
     system's CAs; a server context (`Purpose.CLIENT_AUTH`) asks no client
     certificate. `SSLKEYLOGFILE` in the environment is honoured."""
-    if not isinstance(purpose, _stdlib._ASN1Object):  # type: ignore[attr-defined]
+    if not isinstance(purpose, _stdlib._ASN1Object):
         raise TypeError(purpose)
     if purpose == _stdlib.Purpose.SERVER_AUTH:
         ctx = SSLContext(_stdlib.PROTOCOL_TLS_CLIENT)
@@ -93,7 +98,7 @@ def create_default_context(purpose: Any = _stdlib.Purpose.SERVER_AUTH, *, cafile
 
 # inject_into_ssl / extract_from_ssl
 
-_ORIGINAL: dict = {}
+_ORIGINAL: Dict[str, Any] = {}
 # Modules that keep their own reference to ssl.SSLContext.
 _HOLDERS = ("ssl", "urllib3.util.ssl_", "urllib3.util", "urllib3.connection",
             "requests.adapters", "aiohttp.connector", "httpx._config")
@@ -115,14 +120,14 @@ def inject_into_ssl() -> None:
         _ORIGINAL.setdefault(name, current)
         setattr(mod, "SSLContext", SSLContext)
     _ORIGINAL.setdefault("ssl.create_default_context", _stdlib.create_default_context)
-    _stdlib.create_default_context = create_default_context  # type: ignore[assignment]
+    _stdlib.create_default_context = create_default_context
 
 
 def extract_from_ssl() -> None:
     """Undo `inject_into_ssl()`."""
     create = _ORIGINAL.pop("ssl.create_default_context", None)
     if create is not None:
-        _stdlib.create_default_context = create  # type: ignore[assignment]
+        _stdlib.create_default_context = create
     for name, original in list(_ORIGINAL.items()):
         mod = _stdlib if name == "ssl" else _sys.modules.get(name)
         if mod is not None:
