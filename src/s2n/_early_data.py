@@ -71,11 +71,12 @@ class ReplayGuard:
     def __init__(self, window: float = 10.0, max_entries: int = 100_000) -> None:
         if window <= 0 or max_entries <= 0:
             raise ValueError("window and max_entries must be positive")
-        self.window, self.max_entries = float(window), int(max_entries)
+        self.window: float = float(window)
+        self.max_entries: int = int(max_entries)
         self._seen: "collections.OrderedDict[bytes, float]" = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, conn: Any, offered: Optional[OfferedEarlyData] = None) -> bool:
+    def __call__(self, conn: Connection, offered: Optional[OfferedEarlyData] = None) -> bool:
         random = conn.get_client_hello().get_random()
         now = time.monotonic()
         with self._lock:

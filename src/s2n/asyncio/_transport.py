@@ -10,6 +10,7 @@ import enum
 import ipaddress
 import logging
 import socket
+import sys
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Type, Union
@@ -56,13 +57,14 @@ _W = Blocked.ON_WRITE
 _A = Blocked.ON_APPLICATION_INPUT  # a callback (client hello, pkey, validation) has not decided yet
 _Sleep = _io.Sleep
 
-if asyncio.TimeoutError is TimeoutError:  # 3.11+
-    _TimeoutBases: Tuple[type, ...] = (TimeoutError,)
+if sys.version_info >= (3, 11):  # asyncio.TimeoutError is TimeoutError
+    _TimeoutBase = TimeoutError
 else:  # pragma: no cover - 3.9, 3.10
-    _TimeoutBases = (TimeoutError, asyncio.TimeoutError)
+    class _TimeoutBase(TimeoutError, asyncio.TimeoutError):
+        pass
 
 
-class HandshakeTimeout(*_TimeoutBases):  # type: ignore[misc]
+class HandshakeTimeout(_TimeoutBase):
     """The TLS handshake did not finish within `handshake_timeout` (a TimeoutError)."""
 
 

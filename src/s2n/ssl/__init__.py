@@ -57,9 +57,9 @@ VerifyFlags = _stdlib.VerifyFlags
 Options = _stdlib.Options
 AlertDescription = _stdlib.AlertDescription
 MemoryBIO = _stdlib.MemoryBIO
-DER_cert_to_PEM_cert = _stdlib.DER_cert_to_PEM_cert
-PEM_cert_to_DER_cert = _stdlib.PEM_cert_to_DER_cert
-get_default_verify_paths = _stdlib.get_default_verify_paths
+from ssl import DER_cert_to_PEM_cert as DER_cert_to_PEM_cert  # noqa: E402
+from ssl import PEM_cert_to_DER_cert as PEM_cert_to_DER_cert  # noqa: E402
+from ssl import get_default_verify_paths as get_default_verify_paths  # noqa: E402
 for _name in dir(_stdlib):
     if _name.startswith(("CERT_", "PROTOCOL_", "OP_", "HAS_", "VERIFY_", "ALERT_DESCRIPTION_",
                          "OPENSSL_", "CHANNEL_BINDING_")):

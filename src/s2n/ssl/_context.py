@@ -14,7 +14,7 @@ import collections
 import os
 import ssl as _ssl
 import threading
-from typing import IO, Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from .._enums import ClientAuth
 from .._errors import S2NError
@@ -38,7 +38,7 @@ _BROAD = frozenset({"DEFAULT", "ALL", "HIGH", "MEDIUM", "TLSV1", "TLSV1.0", "TLS
                     "COMPLEMENTOFDEFAULT", "COMPLEMENTOFALL"})
 
 _V = _ssl.TLSVersion
-_C: Any = _ssl._SSLContext  # type: ignore[attr-defined]  # the C type under ssl.SSLContext
+_C = _ssl._SSLContext  # type: ignore[attr-defined]  # the C type under ssl.SSLContext
 
 
 def _pem_certs_from_der(data: bytes) -> bytes:
@@ -117,21 +117,28 @@ class SSLContext(_ssl.SSLContext):
     # The stdlib's setters of these reach the C type through the module-level
     # name `ssl.SSLContext`, which inject_into_ssl() makes this class: they
     # would call themselves. Go to the C type directly.
-    minimum_version = property(
-        lambda self: _V(_C.minimum_version.__get__(self)),
-        lambda self, value: _C.minimum_version.__set__(self, value))
-    maximum_version = property(
-        lambda self: _V(_C.maximum_version.__get__(self)),
-        lambda self, value: _C.maximum_version.__set__(self, value))
-    options = property(
-        lambda self: _ssl.Options(_C.options.__get__(self)),
-        lambda self, value: _C.options.__set__(self, value))
-    verify_flags = property(
-        lambda self: _ssl.VerifyFlags(_C.verify_flags.__get__(self)),
-        lambda self, value: _C.verify_flags.__set__(self, value))
-    verify_mode = property(
-        lambda self: _ssl.VerifyMode(_C.verify_mode.__get__(self)),
-        lambda self, value: _C.verify_mode.__set__(self, value))
+    if TYPE_CHECKING:  # as ssl.SSLContext declares them
+        minimum_version: _ssl.TLSVersion
+        maximum_version: _ssl.TLSVersion
+        options: _ssl.Options
+        verify_flags: _ssl.VerifyFlags
+        verify_mode: _ssl.VerifyMode
+    else:
+        minimum_version = property(
+            lambda self: _V(_C.minimum_version.__get__(self)),
+            lambda self, value: _C.minimum_version.__set__(self, value))
+        maximum_version = property(
+            lambda self: _V(_C.maximum_version.__get__(self)),
+            lambda self, value: _C.maximum_version.__set__(self, value))
+        options = property(
+            lambda self: _ssl.Options(_C.options.__get__(self)),
+            lambda self, value: _C.options.__set__(self, value))
+        verify_flags = property(
+            lambda self: _ssl.VerifyFlags(_C.verify_flags.__get__(self)),
+            lambda self, value: _C.verify_flags.__set__(self, value))
+        verify_mode = property(
+            lambda self: _ssl.VerifyMode(_C.verify_mode.__get__(self)),
+            lambda self, value: _C.verify_mode.__set__(self, value))
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)  # the stdlib checks and stores it

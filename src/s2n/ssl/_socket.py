@@ -158,7 +158,8 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):  # type: ignore[misc]  # .sessi
         except S2NError as e:
             _errors.reraise(e, self.server_hostname)
 
-    write = send
+    def write(self, data: Any, flags: int = 0) -> int:  # as send()
+        return self.send(data, flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: Optional[int] = None) -> int:
         sent: int = self._sendfile_use_send(file, offset, count)  # type: ignore[attr-defined]  # (socket.socket's)
