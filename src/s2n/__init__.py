@@ -21,7 +21,7 @@ from ._errors import (
     BlockedError,
     ClosedError,
     InternalError,
-    IOError,  # noqa: A004 - s2n.IOError; not in __all__ so `import *` keeps the builtin
+    IOError as IOError,  # noqa: A004 - s2n.IOError; not in __all__ so `import *` keeps the builtin
     ProtocolError,
     S2NError,
     UsageError,
