@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # Python 3.9's typing has no ParamSpec: only the checkers nee
     from typing_extensions import Concatenate, ParamSpec
 
     _P = ParamSpec("_P")
+    from _typeshed import FileDescriptorLike
+
+    from .memory import MemoryBIO
 _R = TypeVar("_R")
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -436,18 +439,18 @@ class Connection:
     # IO setup
 
     @_exclusive
-    def set_fd(self, ptr: CData, fd: Any) -> None:
+    def set_fd(self, ptr: CData, fd: FileDescriptorLike) -> None:
         """Read and write this fd (an int, or anything with fileno(), kept referenced)."""
         check(lib.s2n_connection_set_fd(ptr, _fileno(fd)))
         self._refs["read"] = self._refs["write"] = fd
 
     @_exclusive
-    def set_read_fd(self, ptr: CData, fd: Any) -> None:
+    def set_read_fd(self, ptr: CData, fd: FileDescriptorLike) -> None:
         check(lib.s2n_connection_set_read_fd(ptr, _fileno(fd)))
         self._refs["read"] = fd
 
     @_exclusive
-    def set_write_fd(self, ptr: CData, fd: Any) -> None:
+    def set_write_fd(self, ptr: CData, fd: FileDescriptorLike) -> None:
         check(lib.s2n_connection_set_write_fd(ptr, _fileno(fd)))
         self._refs["write"] = fd
 
@@ -479,7 +482,7 @@ class Connection:
         self._pycb = True
 
     @_exclusive
-    def set_memory_io(self, ptr: CData, incoming: Any, outgoing: Any) -> None:
+    def set_memory_io(self, ptr: CData, incoming: MemoryBIO, outgoing: MemoryBIO) -> None:
         """Sans-IO: read the peer's bytes from `incoming` and put this side's
         bytes into `outgoing` (two `s2n.MemoryBIO`s). Both stay in C: no
         Python runs per record. An empty `incoming` makes calls raise

@@ -64,6 +64,45 @@ for _name in dir(_stdlib):
     if _name.startswith(("CERT_", "PROTOCOL_", "OP_", "HAS_", "VERIFY_", "ALERT_DESCRIPTION_",
                          "OPENSSL_", "CHANNEL_BINDING_")):
         globals()[_name] = getattr(_stdlib, _name)
+if TYPE_CHECKING:  # the loop above, for the type checkers
+    from ssl import CERT_NONE as CERT_NONE
+    from ssl import CERT_OPTIONAL as CERT_OPTIONAL
+    from ssl import CERT_REQUIRED as CERT_REQUIRED
+    from ssl import OP_ALL as OP_ALL
+    from ssl import OP_CIPHER_SERVER_PREFERENCE as OP_CIPHER_SERVER_PREFERENCE
+    from ssl import OP_ENABLE_MIDDLEBOX_COMPAT as OP_ENABLE_MIDDLEBOX_COMPAT
+    from ssl import OP_NO_COMPRESSION as OP_NO_COMPRESSION
+    from ssl import OP_NO_RENEGOTIATION as OP_NO_RENEGOTIATION
+    from ssl import OP_NO_SSLv2 as OP_NO_SSLv2
+    from ssl import OP_NO_SSLv3 as OP_NO_SSLv3
+    from ssl import OP_NO_TICKET as OP_NO_TICKET
+    from ssl import OP_NO_TLSv1 as OP_NO_TLSv1
+    from ssl import OP_NO_TLSv1_1 as OP_NO_TLSv1_1
+    from ssl import OP_NO_TLSv1_2 as OP_NO_TLSv1_2
+    from ssl import OP_NO_TLSv1_3 as OP_NO_TLSv1_3
+    from ssl import OP_SINGLE_DH_USE as OP_SINGLE_DH_USE
+    from ssl import OP_SINGLE_ECDH_USE as OP_SINGLE_ECDH_USE
+    from ssl import PROTOCOL_SSLv23 as PROTOCOL_SSLv23
+    from ssl import PROTOCOL_TLS as PROTOCOL_TLS
+    from ssl import PROTOCOL_TLS_CLIENT as PROTOCOL_TLS_CLIENT
+    from ssl import PROTOCOL_TLS_SERVER as PROTOCOL_TLS_SERVER
+    from ssl import PROTOCOL_TLSv1 as PROTOCOL_TLSv1
+    from ssl import PROTOCOL_TLSv1_1 as PROTOCOL_TLSv1_1
+    from ssl import PROTOCOL_TLSv1_2 as PROTOCOL_TLSv1_2
+    from ssl import VERIFY_ALLOW_PROXY_CERTS as VERIFY_ALLOW_PROXY_CERTS
+    from ssl import VERIFY_CRL_CHECK_CHAIN as VERIFY_CRL_CHECK_CHAIN
+    from ssl import VERIFY_CRL_CHECK_LEAF as VERIFY_CRL_CHECK_LEAF
+    from ssl import VERIFY_DEFAULT as VERIFY_DEFAULT
+    from ssl import VERIFY_X509_PARTIAL_CHAIN as VERIFY_X509_PARTIAL_CHAIN
+    from ssl import VERIFY_X509_STRICT as VERIFY_X509_STRICT
+    from ssl import VERIFY_X509_TRUSTED_FIRST as VERIFY_X509_TRUSTED_FIRST
+    from ssl import HAS_ECDH as HAS_ECDH
+    from ssl import HAS_NPN as HAS_NPN
+    from ssl import HAS_SSLv2 as HAS_SSLv2
+    from ssl import HAS_SSLv3 as HAS_SSLv3
+    from ssl import HAS_TLSv1 as HAS_TLSv1
+    from ssl import HAS_TLSv1_1 as HAS_TLSv1_1
+    from ssl import HAS_TLSv1_2 as HAS_TLSv1_2
 HAS_SNI = True
 HAS_ALPN = True
 HAS_TLSv1_3 = True

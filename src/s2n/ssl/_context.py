@@ -14,7 +14,7 @@ import collections
 import os
 import ssl as _ssl
 import threading
-from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from .._enums import ClientAuth
 from .._errors import S2NError
@@ -22,6 +22,13 @@ from .._lib import ffi, lib
 from ..config import Config
 from ..connection import Connection
 from . import _errors
+
+if TYPE_CHECKING:
+    import socket
+
+    from ._info import SSLSession
+    from ._object import SSLObject
+    from ._socket import SSLSocket
 
 # s2n-tls security policies for the protocol ranges ssl can ask for.
 POLICY_DEFAULT = "default"  # TLS 1.2-1.3, ML-KEM hybrid key exchange first
@@ -139,6 +146,17 @@ class SSLContext(_ssl.SSLContext):
         verify_mode = property(
             lambda self: _ssl.VerifyMode(_C.verify_mode.__get__(self)),
             lambda self, value: _C.verify_mode.__set__(self, value))
+
+    if TYPE_CHECKING:  # what the stdlib's methods make here: s2n.ssl's classes
+        def wrap_socket(self, sock: socket.socket, server_side: bool = False,
+                        do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
+                        server_hostname: Union[str, bytes, None] = None,
+                        session: Union[SSLSession, _ssl.SSLSession, None] = None) -> SSLSocket: ...
+
+        # s2n.ssl.SSLObject has ssl.SSLObject's interface without being its subclass
+        def wrap_bio(self, incoming: _ssl.MemoryBIO, outgoing: _ssl.MemoryBIO,  # type: ignore[override]
+                     server_side: bool = False, server_hostname: Union[str, bytes, None] = None,
+                     session: Union[SSLSession, _ssl.SSLSession, None] = None) -> SSLObject: ...
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)  # the stdlib checks and stores it
