@@ -41,6 +41,8 @@ class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __
     """S2N_ERR_T_IO: the transport failed; `.errno` is the system errno."""
 
     type = ErrorType.IO
+    errno: Optional[int]
+    strerror: Optional[str]
 
     def __init__(self, message: str, *, errno: Optional[int] = None, **kw: Any) -> None:
         if errno:
@@ -50,7 +52,8 @@ class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __
         self.errno = errno or None
         self.strerror = os.strerror(errno) if errno else None
 
-    __str__ = S2NError.__str__
+    def __str__(self) -> str:  # S2NError's, not OSError's
+        return self._text
 
 
 class ClosedError(S2NError):
