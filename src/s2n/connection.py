@@ -292,7 +292,7 @@ class Connection:
         check(lib.s2n_connection_wipe(ptr))
         self._wiped(ptr, ("read", "write", "verify_host"))
 
-    def _wiped(self, ptr, dropped: Sequence[str]) -> None:
+    def _wiped(self, ptr: CData, dropped: Sequence[str]) -> None:
         """After s2n_connection_wipe or s2n_renegotiate_wipe: both clear the
         connection's context, which callbacks use to find this object."""
         lib.s2n_connection_set_ctx(ptr, self._refs["self"])
