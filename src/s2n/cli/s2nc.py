@@ -265,9 +265,9 @@ class Renegotiation:
 
     def __init__(self, mode: str) -> None:
         self.response = s2n.RenegotiateResponse.REJECT if mode == "reject" else s2n.RenegotiateResponse.ACCEPT
-        self.wait = mode == "wait"
-        self.requested = False
-        self.bytes_in_at_request = 0
+        self.wait: bool = mode == "wait"
+        self.requested: bool = False
+        self.bytes_in_at_request: int = 0
 
     def __call__(self, conn: s2n.Connection) -> s2n.RenegotiateResponse:
         if self.response == s2n.RenegotiateResponse.ACCEPT:
