@@ -17,7 +17,7 @@ import socket as _socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, TypeVar, Union, overload
 
 from . import _hostname, _io
 from ._enums import Blocked, EarlyDataStatus, Mode
@@ -34,6 +34,7 @@ else:  # pragma: no cover - Python 3.9
         pass
 
 _T = TypeVar("_T")
+_BinaryMode = Literal["b", "rb", "br", "wb", "bw", "rwb", "rbw", "wrb", "wbr", "brw", "bwr"]
 
 # The socket's own methods, unbound: a socket subclass (s2n.ssl.SSLSocket)
 # hands itself over and overrides these with their TLS meanings.
@@ -543,9 +544,37 @@ class TLSSocket:
         except S2NError:
             return 0  # freed by a concurrent close()
 
+    @overload
+    def makefile(self, mode: _BinaryMode, buffering: Literal[0], *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.RawIOBase: ...
+    @overload
+    def makefile(self, mode: Literal["rwb", "rbw", "wrb", "wbr", "brw", "bwr"],
+                 buffering: Optional[Literal[-1, 1]] = None, *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.BufferedRWPair: ...
+    @overload
+    def makefile(self, mode: Literal["rb", "br"], buffering: Optional[Literal[-1, 1]] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.BufferedReader: ...
+    @overload
+    def makefile(self, mode: Literal["wb", "bw"], buffering: Optional[Literal[-1, 1]] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.BufferedWriter: ...
+    @overload
+    def makefile(self, mode: Literal["r", "w", "rw", "wr"] = "r", buffering: Optional[int] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.TextIOWrapper: ...
+    @overload
+    def makefile(self, mode: _BinaryMode, buffering: int,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> Union[io.RawIOBase, io.BufferedIOBase]: ...
+    @overload
+    def makefile(self, mode: str, buffering: Optional[int] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> Union[io.RawIOBase, io.BufferedIOBase, io.TextIOWrapper]: ...
+
     def makefile(self, mode: str = "r", buffering: Optional[int] = None, *,
                  encoding: Optional[str] = None, errors: Optional[str] = None,
-                 newline: Optional[str] = None) -> Any:
+                 newline: Optional[str] = None) -> Union[io.RawIOBase, io.BufferedIOBase, io.TextIOWrapper]:
         """A file object over the TLS stream, as socket.makefile()."""
         if not set(mode) <= {"r", "w", "b"}:
             raise ValueError(f"invalid mode {mode!r} (only r, w, b)")
@@ -562,14 +591,16 @@ class TLSSocket:
                 raise ValueError("unbuffered streams must be binary")
             return raw
         if reading and writing:
-            buffered: Any = io.BufferedRWPair(raw, raw, buffering)
+            buffered: Union[io.BufferedRWPair, io.BufferedReader, io.BufferedWriter] = \
+                io.BufferedRWPair(raw, raw, buffering)
         elif reading:
             buffered = io.BufferedReader(raw, buffering)
         else:
             buffered = io.BufferedWriter(raw, buffering)
         if binary:
             return buffered
-        text = io.TextIOWrapper(buffered, encoding, errors, newline)
+        # (typeshed wants a .name on the buffer, which BufferedRWPair lacks: socket.makefile does this too)
+        text: io.TextIOWrapper = io.TextIOWrapper(buffered, encoding, errors, newline)  # type: ignore[arg-type]
         text.mode = mode  # type: ignore[misc]  # read-only in typeshed, settable (as socket.makefile does)
         return text
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 from typing import List, Optional, Tuple
 
@@ -62,3 +63,13 @@ def non_blocking(tls: s2n.TLSSocket) -> Optional[bytes]:
     except s2n.WantReadError as e:
         assert_type(e.blocked, s2n.Blocked)
         return None
+
+
+def files(tls: s2n.TLSSocket) -> str:
+    assert_type(tls.makefile("rb"), io.BufferedReader)
+    assert_type(tls.makefile("wb"), io.BufferedWriter)
+    assert_type(tls.makefile("rwb"), io.BufferedRWPair)
+    assert_type(tls.makefile("rb", 0), io.RawIOBase)
+    with tls.makefile("r", encoding="utf-8", newline="\r\n") as f:
+        assert_type(f, io.TextIOWrapper)
+        return f.readline()
