@@ -10,7 +10,8 @@ prefixes, so the s2n-tls usage guide reads directly onto Python.
 
 from __future__ import annotations
 
-from typing import Dict
+from types import ModuleType
+from typing import TYPE_CHECKING, Dict
 
 from ._enums import AlertBehavior, Blinding, Blocked, ClientAuth, ErrorType, Mode, ProtocolVersion
 from ._enums import EarlyDataStatus, PskHmac, PskMode, RenegotiateResponse, SerializationVersion
@@ -20,27 +21,34 @@ from ._errors import (
     BlockedError,
     ClosedError,
     InternalError,
-    IOError,  # noqa: A004 - s2n.IOError; not in __all__ so `import *` keeps the builtin
+    IOError as IOError,  # noqa: A004 - s2n.IOError; not in __all__ so `import *` keeps the builtin
     ProtocolError,
     S2NError,
     UsageError,
     WantReadError,
     WantWriteError,
 )
-from ._client_hello import ClientHello, ClientHelloCbMode
-from ._keys import KeyUpdateCounts, PeerKeyUpdate
+from ._client_hello import ClientHello
+from ._enums import ClientHelloCbMode, PeerKeyUpdate
+from ._keys import KeyUpdateCounts
+from ._lib import CData as _CData
 from ._lib import ffi as _ffi
 from ._lib import lib as _lib
-from ._ocsp import CertChainAndKey, CtSupportLevel, StatusRequestType
+from ._enums import CtSupportLevel, StatusRequestType
+from ._ocsp import CertChainAndKey
 from ._psk import ExternalPsk
 from ._session_cache import SessionIdCache
 from ._early_data import OfferedEarlyData, ReplayGuard
-from ._pkey import AsyncPkeyOp, AsyncPkeyOpType, AsyncPkeyValidationMode, HashAlgorithm, SignatureAlgorithm
+from ._enums import AsyncPkeyOpType, AsyncPkeyValidationMode
+from ._pkey import AsyncPkeyOp
 from ._validation import CertValidationInfo
 from .config import Config
 from .connection import Connection
 from .memory import MemoryBIO
 from .socket import TLSSocket, wrap_socket
+
+if TYPE_CHECKING:  # imported on first use (__getattr__ below); checkers see it always
+    from . import asyncio as asyncio
 
 from ._version import __version__
 
@@ -48,7 +56,7 @@ from ._version import __version__
 def version_info() -> Dict[str, str]:
     """What this build carries: the s2n-tls version recorded at build time,
     where its source came from, and the libcrypto linked in."""
-    def s(p) -> str:
+    def s(p: _CData) -> str:
         return _ffi.string(p).decode()
 
     return {
@@ -59,7 +67,7 @@ def version_info() -> Dict[str, str]:
     }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     # `s2n.asyncio` without importing it (and asyncio) in every program.
     if name == "asyncio":
         import importlib

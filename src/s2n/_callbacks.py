@@ -20,9 +20,14 @@ from __future__ import annotations
 import errno as _errno
 import sys
 import threading
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
-from ._lib import ffi
+from ._lib import CData, ffi
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _tls = threading.local()
 
@@ -40,7 +45,7 @@ def begin() -> object:
 
 def end(outer: object) -> Optional[BaseException]:
     """Close the frame: what its callbacks raised (the first), or None."""
-    exc = _tls.exc
+    exc: Optional[BaseException] = _tls.exc
     _tls.exc = outer
     return exc
 
@@ -54,7 +59,7 @@ def _raised() -> bool:
     return getattr(_tls, "exc", None) is not None
 
 
-def _checked(fn: Callable, what: str) -> Callable:
+def _checked(fn: _F, what: str) -> _F:
     if not callable(fn):
         raise TypeError(f"{what} must be callable, not {type(fn).__name__}")
     return fn
@@ -65,7 +70,7 @@ class IOCallback:
 
     __slots__ = ("fn", "handle", "scratch")
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable[[memoryview], int]) -> None:
         self.fn = _checked(fn, "IO callback")
         self.handle = ffi.new_handle(self)
         self.scratch = bytearray()
@@ -79,7 +84,7 @@ class IOCallback:
         return scratch
 
 
-def _call_io(fn, view, length: int, sending: bool = False) -> int:
+def _call_io(fn: Callable[[memoryview], int], view: memoryview, length: int, sending: bool = False) -> int:
     n = fn(view)
     if type(n) is not int:  # bool and None are mistakes too
         raise TypeError(f"IO callback must return int, not {type(n).__name__}")
@@ -98,17 +103,17 @@ def _io_failed(e: BaseException) -> int:
         ffi.errno = _errno.EAGAIN
         return -1
     _stash(e)
-    errno = getattr(e, "errno", None) if isinstance(e, OSError) else None
-    ffi.errno = errno if errno not in _SPECIAL else _errno.EIO
+    errno = e.errno if isinstance(e, OSError) else None
+    ffi.errno = errno if errno is not None and errno not in _SPECIAL else _errno.EIO
     return -1
 
 
 @ffi.def_extern(error=-1)
-def py_recv_trampoline(ctx, buf, length):
+def py_recv_trampoline(ctx: CData, buf: CData, length: int) -> int:
     if _raised():
         ffi.errno = _errno.EIO
         return -1
-    cb = ffi.from_handle(ctx)
+    cb: IOCallback = ffi.from_handle(ctx)
     scratch = cb.buffer(length)
     whole = memoryview(scratch)
     view = whole[:length]
@@ -125,14 +130,15 @@ def py_recv_trampoline(ctx, buf, length):
 
 
 @ffi.def_extern(error=-1)
-def py_send_trampoline(ctx, buf, length):
+def py_send_trampoline(ctx: CData, buf: CData, length: int) -> int:
     if _raised():
         ffi.errno = _errno.EIO
         return -1
     # A copy: immutable and Python's own, so nothing to revoke afterwards.
     view = memoryview(ffi.unpack(ffi.cast("char *", buf), length))
     try:
-        return _call_io(ffi.from_handle(ctx).fn, view, length, sending=True)
+        cb: IOCallback = ffi.from_handle(ctx)
+        return _call_io(cb.fn, view, length, sending=True)
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call
         return _io_failed(e)
     finally:
@@ -144,13 +150,13 @@ class Handle:
 
     __slots__ = ("fn", "handle")
 
-    def __init__(self, fn: Callable, what: str) -> None:
+    def __init__(self, fn: Callable[..., Any], what: str) -> None:
         self.fn = _checked(fn, what)
         self.handle = ffi.new_handle(self)
 
 
 @ffi.def_extern(error=0)
-def py_verify_host_trampoline(host, length, data):
+def py_verify_host_trampoline(host: CData, length: int, data: CData) -> int:
     if _raised():
         return 0
     try:
@@ -161,19 +167,19 @@ def py_verify_host_trampoline(host, length, data):
         return 0
 
 
-def connection_of(conn_ptr):
+def connection_of(conn_ptr: CData) -> Connection:
     """The Python Connection of an s2n_connection (its ctx holds a weak reference)."""
     from ._lib import lib
 
     ctx = lib.s2n_connection_get_ctx(conn_ptr)
-    conn = ffi.from_handle(ctx)() if ctx != ffi.NULL else None
+    conn: Optional[Connection] = ffi.from_handle(ctx)() if ctx != ffi.NULL else None
     if conn is None:
         raise RuntimeError("callback for a connection that no longer exists")
     return conn
 
 
 @ffi.def_extern(error=-1)
-def py_session_ticket_trampoline(conn, ctx, ticket):
+def py_session_ticket_trampoline(conn: CData, ctx: CData, ticket: CData) -> int:
     from ._lib import lib
 
     if _raised():
@@ -197,7 +203,7 @@ def py_session_ticket_trampoline(conn, ctx, ticket):
 
 
 @ffi.def_extern(error=-1)
-def py_key_log_trampoline(ctx, conn, logline, length):
+def py_key_log_trampoline(ctx: CData, conn: CData, logline: CData, length: int) -> int:
     if _raised():
         return -1
     try:

@@ -19,12 +19,16 @@ leaves pointers into it; see _glue_client_hello.c).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .connection import Connection
 
 from . import _callbacks
 from ._enums import ClientHelloCbMode, ProtocolVersion  # ClientHelloCbMode: also re-exported
 from ._errors import byte_string, check, from_capture, last_error, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 
 class HelloCallback:
@@ -32,7 +36,7 @@ class HelloCallback:
 
     __slots__ = ("fn", "mode", "handle")
 
-    def __init__(self, fn: Callable, mode: ClientHelloCbMode) -> None:
+    def __init__(self, fn: Callable[[Connection], object], mode: ClientHelloCbMode) -> None:
         self.fn = _callbacks._checked(fn, "client hello callback")
         self.mode = mode
         self.handle = ffi.new_handle(self)
@@ -54,7 +58,7 @@ class HelloState:
         return not self.done
 
 
-def install(ptr, fn: Callable, mode: ClientHelloCbMode) -> HelloCallback:
+def install(ptr: CData, fn: Callable[[Connection], object], mode: ClientHelloCbMode) -> HelloCallback:
     """Config.set_client_hello_cb: the callback and its mode, in C."""
     mode = ClientHelloCbMode(mode)
     cb = HelloCallback(fn, mode)
@@ -64,11 +68,11 @@ def install(ptr, fn: Callable, mode: ClientHelloCbMode) -> HelloCallback:
 
 
 @ffi.def_extern(error=-1)
-def py_client_hello_cb_trampoline(conn, ctx):
+def py_client_hello_cb_trampoline(conn: CData, ctx: CData) -> int:
     if _callbacks._raised():
         return -1
     try:
-        cb = ffi.from_handle(ctx)
+        cb: HelloCallback = ffi.from_handle(ctx)
         pyconn = _callbacks.connection_of(conn)
         pyconn._hello = HelloState(cb.mode)
         pyconn._in_client_hello = True  # opens the client hello methods (Connection's gate)
@@ -84,7 +88,7 @@ def py_client_hello_cb_trampoline(conn, ctx):
 
 # Connection methods (called with the connection's locks held, `ptr` valid)
 
-def set_config(conn, ptr, config) -> None:
+def set_config(conn: Connection, ptr: CData, config: Config) -> None:
     state = conn._hello
     if state is not None and state.waiting:
         with config._lock:
@@ -94,7 +98,7 @@ def set_config(conn, ptr, config) -> None:
     conn._apply_config(ptr, config)
 
 
-def cb_done(conn, ptr) -> None:
+def cb_done(conn: Connection, ptr: CData) -> None:
     check(lib.py_hello_cb_done(ptr))
     state = conn._hello
     if state is None:
@@ -105,7 +109,7 @@ def cb_done(conn, ptr) -> None:
         conn._apply_config(ptr, config)
 
 
-def protocol_list(protocols: Iterable[Union[str, bytes]]):
+def protocol_list(protocols: Iterable[Union[str, bytes]]) -> Tuple[List[CData], CData]:
     """ALPN names as C strings (kept alive by the caller during the call)."""
     if isinstance(protocols, (str, bytes)):
         raise TypeError("protocols must be a list of str/bytes, not one string")
@@ -118,7 +122,7 @@ def protocol_list(protocols: Iterable[Union[str, bytes]]):
     return items, (ffi.new("char *[]", items) if items else ffi.NULL)
 
 
-def selected_cert(ptr) -> List[bytes]:
+def selected_cert(ptr: CData) -> List[bytes]:
     n = lib.py_hello_selected_cert_length(ptr)
     if n < 0:
         lib.py_capture_now()  # "none selected": an answer, not an error
@@ -135,7 +139,7 @@ def selected_cert(ptr) -> List[bytes]:
 _RAW, _CIPHERS, _EXTENSIONS, _SESSION_ID, _RANDOM = range(5)
 
 
-def _blob(ptr, what: int) -> bytes:
+def _blob(ptr: CData, what: int) -> bytes:
     n = lib.py_hello_blob(ptr, what, ffi.NULL, 0)
     if n < 0:
         raise last_error()
@@ -148,7 +152,7 @@ def _blob(ptr, what: int) -> bytes:
     return ffi.unpack(ffi.cast("char *", buf), got)
 
 
-def snapshot(ptr) -> "ClientHello":
+def snapshot(ptr: CData) -> "ClientHello":
     """Connection.get_client_hello: copy everything out in this one call."""
     if not lib.py_hello_available(ptr):
         raise usage("no ClientHello to read: none received yet, this is a client, or the "

@@ -9,10 +9,13 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 from ._errors import check
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 from ._validation import CertValidationInfo, run_decision_callback
 
 
@@ -44,10 +47,17 @@ OfferedEarlyData.__module__ = "s2n"
 
 
 @ffi.def_extern(error=-1)
-def py_early_data_trampoline(conn_ptr, offered_ptr):
+def py_early_data_trampoline(conn_ptr: CData, offered_ptr: CData) -> int:
     # s2n_config_set_early_data_cb takes no context: the callable is the Config's.
     return run_decision_callback(OfferedEarlyData, conn_ptr, offered_ptr,
-                                 lambda conn: conn._config._early_data_cb.fn, "early data callback")
+                                 _config_callback, "early data callback")
+
+
+def _config_callback(conn: Connection) -> Callable[..., object]:
+    config = conn._config
+    assert config is not None  # a handshake in progress has one
+    fn: Callable[..., object] = config._early_data_cb.fn
+    return fn
 
 
 class ReplayGuard:
@@ -61,11 +71,12 @@ class ReplayGuard:
     def __init__(self, window: float = 10.0, max_entries: int = 100_000) -> None:
         if window <= 0 or max_entries <= 0:
             raise ValueError("window and max_entries must be positive")
-        self.window, self.max_entries = float(window), int(max_entries)
+        self.window: float = float(window)
+        self.max_entries: int = int(max_entries)
         self._seen: "collections.OrderedDict[bytes, float]" = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, conn: Any, offered: Optional[OfferedEarlyData] = None) -> bool:
+    def __call__(self, conn: Connection, offered: Optional[OfferedEarlyData] = None) -> bool:
         random = conn.get_client_hello().get_random()
         now = time.monotonic()
         with self._lock:
@@ -81,7 +92,7 @@ class ReplayGuard:
 ReplayGuard.__module__ = "s2n"
 
 
-def set_early_data_cb(config: Any, fn: Callable[[Any, OfferedEarlyData], Optional[bool]]) -> None:
+def set_early_data_cb(config: Any, fn: Callable[[Connection, OfferedEarlyData], Optional[bool]]) -> None:
     from ._callbacks import Handle
 
     with config._lock:

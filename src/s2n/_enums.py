@@ -68,6 +68,7 @@ _VERSION_NAMES = {
 }
 
 
+_enum: type[enum.IntEnum]
 for _enum in (Mode, Blocked, ErrorType, AlertBehavior, Blinding, ClientAuth, ProtocolVersion):
     _enum.__module__ = "s2n"
 

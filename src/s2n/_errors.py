@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type
 
 from ._enums import Blocked, ErrorType
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
+
+if TYPE_CHECKING:
+    from ._s2n import _struct_py_error
 
 
 class S2NError(Exception):
@@ -38,8 +41,10 @@ class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __
     """S2N_ERR_T_IO: the transport failed; `.errno` is the system errno."""
 
     type = ErrorType.IO
+    errno: Optional[int]
+    strerror: Optional[str]
 
-    def __init__(self, message: str, *, errno: Optional[int] = None, **kw) -> None:
+    def __init__(self, message: str, *, errno: Optional[int] = None, **kw: Any) -> None:
         if errno:
             message = f"{message} (errno {errno}: {os.strerror(errno)})"
         kw.setdefault("name", "S2N_ERR_IO")
@@ -47,7 +52,8 @@ class IOError(S2NError, OSError):  # noqa: A001 - the API's name; kept out of __
         self.errno = errno or None
         self.strerror = os.strerror(errno) if errno else None
 
-    __str__ = S2NError.__str__
+    def __str__(self) -> str:  # S2NError's, not OSError's
+        return self._text
 
 
 class ClosedError(S2NError):
@@ -61,7 +67,7 @@ class BlockedError(S2NError):
 
     type = ErrorType.BLOCKED
 
-    def __init__(self, message: str, *, blocked: Blocked = Blocked.ON_READ, **kw) -> None:
+    def __init__(self, message: str, *, blocked: Blocked = Blocked.ON_READ, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.blocked = blocked
 
@@ -69,14 +75,14 @@ class BlockedError(S2NError):
 class WantReadError(BlockedError, BlockingIOError):
     """A non-blocking TLSSocket must wait until its fd is readable (like ssl.SSLWantReadError)."""
 
-    def __init__(self, message: str = "the TLS connection needs to read", **kw) -> None:
+    def __init__(self, message: str = "the TLS connection needs to read", **kw: Any) -> None:
         super().__init__(message, blocked=Blocked.ON_READ, **kw)
 
 
 class WantWriteError(BlockedError, BlockingIOError):
     """A non-blocking TLSSocket must wait until its fd is writable."""
 
-    def __init__(self, message: str = "the TLS connection needs to write", **kw) -> None:
+    def __init__(self, message: str = "the TLS connection needs to write", **kw: Any) -> None:
         super().__init__(message, blocked=Blocked.ON_WRITE, **kw)
 
 
@@ -85,7 +91,7 @@ class AlertError(S2NError):
 
     type = ErrorType.ALERT
 
-    def __init__(self, message: str, *, alert: Optional[int] = None, **kw) -> None:
+    def __init__(self, message: str, *, alert: Optional[int] = None, **kw: Any) -> None:
         if alert is not None:
             message = f"{message} (alert {alert})"
         super().__init__(message, **kw)
@@ -114,7 +120,7 @@ for _cls in (S2NError, IOError, ClosedError, BlockedError, WantReadError, WantWr
              AlertError, ProtocolError, InternalError, UsageError):
     _cls.__module__ = "s2n"  # as users import them
 
-_CLASSES = {
+_CLASSES: Dict[ErrorType, Type[S2NError]] = {
     ErrorType.IO: IOError, ErrorType.CLOSED: ClosedError, ErrorType.BLOCKED: BlockedError,
     ErrorType.ALERT: AlertError, ErrorType.PROTO: ProtocolError,
     ErrorType.INTERNAL: InternalError, ErrorType.USAGE: UsageError,
@@ -122,7 +128,7 @@ _CLASSES = {
 
 
 @functools.lru_cache(maxsize=512)
-def describe(code: int) -> tuple:
+def describe(code: int) -> Tuple[ErrorType, str, str]:
     """(type, name, message) of an s2n error code; cached: blocked errors are hot."""
     etype = ErrorType(lib.s2n_error_get_type(code))
     name = ffi.string(lib.s2n_strerror_name(code)).decode(errors="replace")
@@ -130,11 +136,11 @@ def describe(code: int) -> tuple:
     return etype, name, message
 
 
-def from_capture(err, conn_ptr=None) -> S2NError:
+def from_capture(err: _struct_py_error, conn_ptr: Optional[CData] = None) -> S2NError:
     """Build the exception for a failure captured by the C glue (`py_error`)."""
     etype, name, message = describe(err.s2n_errno)
     debug = ffi.string(err.debug).decode(errors="replace") if err.debug != ffi.NULL else ""
-    kw = {"name": name, "debug": debug}
+    kw: Dict[str, Any] = {"name": name, "debug": debug}
     if etype == ErrorType.BLOCKED:
         return BlockedError(message, blocked=Blocked(err.blocked), **kw)
     if etype == ErrorType.IO:

@@ -17,7 +17,7 @@ honoured before close) are written once, here.
 
 from __future__ import annotations
 
-from typing import Generator, Optional, Union
+from typing import Any, Callable, Generator, Optional, TypeVar, Union
 
 from ._enums import Blocked
 from ._errors import BlockedError, IOError, S2NError  # noqa: A004 - s2n.IOError
@@ -29,7 +29,8 @@ class Sleep(float):
 
 
 Step = Union[Blocked, Sleep]
-Steps = Generator[Step, None, object]
+_T = TypeVar("_T")
+Steps = Generator[Step, None, _T]  # its return value: what the operation gives
 
 
 # The layers wait on what s2n-tls reports without an exception per wait:
@@ -38,7 +39,7 @@ Steps = Generator[Step, None, object]
 _B = {int(b): b for b in Blocked}
 
 
-def handshake(conn: Connection) -> Steps:
+def handshake(conn: Connection) -> Steps[None]:
     while True:
         try:
             blocked = conn._negotiate(True)
@@ -55,7 +56,7 @@ def handshake(conn: Connection) -> Steps:
         yield _B[blocked]
 
 
-def early_data_then_handshake(conn: Connection, data: bytes) -> Steps:
+def early_data_then_handshake(conn: Connection, data: bytes) -> Steps[int]:
     """A client's handshake that first sends `data` as TLS 1.3 early data, as
     much as the session allows; returns the bytes sent early. The caller
     applies the retry rule: unless get_early_data_status() is END, all of
@@ -75,7 +76,7 @@ def early_data_then_handshake(conn: Connection, data: bytes) -> Steps:
     return sent
 
 
-def early_data_received_then_handshake(conn: Connection) -> Steps:
+def early_data_received_then_handshake(conn: Connection) -> Steps[bytes]:
     """A server's handshake that first reads any TLS 1.3 early data (without
     that s2n-tls rejects it); returns the early bytes."""
     from ._lib import lib
@@ -93,19 +94,20 @@ def early_data_received_then_handshake(conn: Connection) -> Steps:
     return bytes(got)
 
 
-def recv(conn: Connection, max_bytes: int, blocked: Optional[Blocked] = None) -> Steps:
+def recv(conn: Connection, max_bytes: int, blocked: Optional[Blocked] = None) -> Steps[bytes]:
     """Until at least one byte (or EOF: b"") is received. `blocked`: what a
     first attempt the caller made already reported (wait before retrying)."""
     if blocked is not None:
         yield blocked
     while True:
         data = conn._recv_data(max_bytes, True)
-        if type(data) is not int:
+        if not isinstance(data, int):
             return data
         yield _B[-data]
 
 
-def recv_into(conn: Connection, buf, nbytes: int = 0, blocked: Optional[Blocked] = None) -> Steps:
+def recv_into(conn: Connection, buf: Union[bytearray, memoryview], nbytes: int = 0,
+              blocked: Optional[Blocked] = None) -> Steps[int]:
     """Until at least one byte (or EOF: 0) is received."""
     if blocked is not None:
         yield blocked
@@ -116,7 +118,7 @@ def recv_into(conn: Connection, buf, nbytes: int = 0, blocked: Optional[Blocked]
         yield _B[-n]
 
 
-def send(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
+def send(conn: Connection, data: Any, blocked: Optional[Blocked] = None) -> Steps[int]:
     """Until at least one byte is taken; returns the count."""
     if blocked is not None:
         yield blocked
@@ -127,7 +129,7 @@ def send(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
         yield _B[-n]
 
 
-def sendall(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
+def sendall(conn: Connection, data: Any, blocked: Optional[Blocked] = None) -> Steps[int]:
     """Every byte, retrying with only what is left after each partial write."""
     if blocked is not None:
         yield blocked
@@ -143,7 +145,7 @@ def sendall(conn: Connection, data, blocked: Optional[Blocked] = None) -> Steps:
     return total
 
 
-def blinding_delay(conn: Connection) -> Steps:
+def blinding_delay(conn: Connection) -> Steps[None]:
     """Wait out the self-service blinding delay left by an error, if any."""
     try:
         delay = conn.get_delay()
@@ -154,7 +156,7 @@ def blinding_delay(conn: Connection) -> Steps:
     return None
 
 
-def close_notify(conn: Connection, blind: bool = True) -> Steps:
+def close_notify(conn: Connection, blind: bool = True) -> Steps[bool]:
     """Send close_notify (half-close), or the alert a failed handshake queued.
     `blind`: first wait out the blinding delay (servers). A client has
     nothing to blind: with a delay pending it sends nothing and returns at
@@ -179,7 +181,7 @@ def close_notify(conn: Connection, blind: bool = True) -> Steps:
             return False
 
 
-def unwrap(conn: Connection) -> Steps:
+def unwrap(conn: Connection) -> Steps[None]:
     """Full TLS shutdown: close_notify both ways (for unwrap())."""
     yield from blinding_delay(conn)
     while True:
@@ -190,7 +192,7 @@ def unwrap(conn: Connection) -> Steps:
             yield e.blocked
 
 
-def run_sync(steps: Steps, wait) -> object:
+def run_sync(steps: Steps[_T], wait: Callable[[Step], object]) -> _T:
     """Drive a step generator, calling wait(step) for each step it yields."""
     try:
         step = next(steps)
@@ -198,7 +200,8 @@ def run_sync(steps: Steps, wait) -> object:
             wait(step)
             step = steps.send(None)
     except StopIteration as stop:
-        return stop.value
+        result: _T = stop.value
+        return result
     finally:
         steps.close()
 

@@ -8,7 +8,7 @@ permissions) and opened for appending, so several processes may share it.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 ENV = "SSLKEYLOGFILE"
 
@@ -44,7 +44,7 @@ class KeyLogFile:
             pass
 
 
-def from_environment(config: Any, environ: Optional[dict] = None) -> Optional[KeyLogFile]:
+def from_environment(config: Any, environ: Optional[Dict[str, str]] = None) -> Optional[KeyLogFile]:
     """If SSLKEYLOGFILE is set (non-empty), log `config`'s connections there."""
     path = (os.environ if environ is None else environ).get(ENV)
     if not path:

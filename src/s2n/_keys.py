@@ -5,11 +5,11 @@ the method's gate handed them (see Connection's concurrency contract)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._enums import PeerKeyUpdate
 from ._errors import UsageError, check, last_error
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 class KeyUpdateCounts(NamedTuple):
     """How many times this side's sending and receiving keys were updated
@@ -22,7 +22,7 @@ class KeyUpdateCounts(NamedTuple):
 KeyUpdateCounts.__module__ = "s2n"
 
 
-def request_key_update(ptr, peer_request: PeerKeyUpdate) -> None:
+def request_key_update(ptr: CData, peer_request: PeerKeyUpdate) -> None:
     request = PeerKeyUpdate(peer_request)
     if lib.s2n_connection_request_key_update(ptr, request) < 0:
         err = last_error()
@@ -35,14 +35,14 @@ def request_key_update(ptr, peer_request: PeerKeyUpdate) -> None:
         raise err
 
 
-def key_update_counts(ptr) -> KeyUpdateCounts:
+def key_update_counts(ptr: CData) -> KeyUpdateCounts:
     send = ffi.new("uint8_t *")
     recv = ffi.new("uint8_t *")
     check(lib.py_keys_update_counts(ptr, send, recv))
     return KeyUpdateCounts(send[0], recv[0])
 
 
-def _bytes(value, what: str) -> bytes:
+def _bytes(value: Any, what: str) -> bytes:
     if isinstance(value, str):
         raise TypeError(f"{what} must be bytes, not str (encode it)")
     try:
@@ -51,7 +51,7 @@ def _bytes(value, what: str) -> bytes:
         raise TypeError(f"{what} must be bytes-like, not {type(value).__name__}") from None
 
 
-def tls_exporter(ptr, label, context, length: int) -> bytes:
+def tls_exporter(ptr: CData, label: Any, context: Any, length: int) -> bytes:
     label_b = _bytes(label, "label")
     context_b = _bytes(context, "context")
     if type(length) is not int:
@@ -70,7 +70,7 @@ def tls_exporter(ptr, label, context, length: int) -> bytes:
         ffi.memmove(out, b"\0" * length, length)  # keying material: do not leave it around
 
 
-def key_exchange_group(ptr) -> str:
+def key_exchange_group(ptr: CData) -> str:
     name = ffi.new("const char **")
     if lib.s2n_connection_get_key_exchange_group(ptr, name) < 0:
         lib.py_capture_now()  # no group (yet, or RSA key exchange): as get_curve, "NONE"

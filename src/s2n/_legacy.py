@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import _callbacks
 from ._enums import RenegotiateResponse
-from ._lib import ffi
+from ._lib import CData, ffi
 
 MAX_FRAGMENT_LENGTHS = {512: 1, 1024: 2, 2048: 3, 4096: 4}  # bytes -> s2n_max_frag_len
 
@@ -19,7 +19,7 @@ def max_frag_code(size: int) -> int:
 
 
 @ffi.def_extern(error=-1)
-def py_renegotiate_trampoline(conn, ctx, response):
+def py_renegotiate_trampoline(conn: CData, ctx: CData, response: CData) -> int:
     if _callbacks._raised():
         return -1
     try:

@@ -4,11 +4,11 @@ and the logic behind the Config/Connection methods of this feature."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._enums import CtSupportLevel, StatusRequestType
 from ._errors import check, last_error, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 from .config import PemLike, read_pem
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class CertChainAndKey:
         """True once added to a Config."""
         return self._frozen
 
-    def _mutable(self):
+    def _mutable(self) -> CData:
         if self._frozen:
             raise usage("this CertChainAndKey was added to a Config and can no longer change "
                         "(build a new one to refresh its OCSP response or SCT list)",
@@ -154,7 +154,7 @@ def set_ct_support_level(config: "Config", level: CtSupportLevel) -> None:
 
 # Connection (called with the connection's locks held)
 
-def _blob(getter, ptr) -> Optional[bytes]:
+def _blob(getter: Callable[[CData, CData], CData], ptr: CData) -> Optional[bytes]:
     n = ffi.new("uint32_t *")
     data = getter(ptr, n)
     if data == ffi.NULL or n[0] == 0:
@@ -162,13 +162,13 @@ def _blob(getter, ptr) -> Optional[bytes]:
     return ffi.unpack(ffi.cast("char *", data), n[0])  # a copy: s2n owns `data`
 
 
-def get_ocsp_response(ptr) -> Optional[bytes]:
+def get_ocsp_response(ptr: CData) -> Optional[bytes]:
     return _blob(lib.s2n_connection_get_ocsp_response, ptr)
 
 
-def get_sct_list(ptr) -> Optional[bytes]:
+def get_sct_list(ptr: CData) -> Optional[bytes]:
     return _blob(lib.s2n_connection_get_sct_list, ptr)
 
 
-def is_ocsp_stapled(ptr) -> bool:
+def is_ocsp_stapled(ptr: CData) -> bool:
     return check(lib.s2n_connection_is_ocsp_stapled(ptr)) == 1

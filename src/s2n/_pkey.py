@@ -23,12 +23,12 @@ from __future__ import annotations
 import inspect
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Type, TypeVar, Union
 
 from . import _callbacks
 from ._enums import AsyncPkeyOpType, AsyncPkeyValidationMode, HashAlgorithm, SignatureAlgorithm
 from ._errors import S2NError, check, last_error, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 if TYPE_CHECKING:
     from ._ocsp import CertChainAndKey
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 _PENDING, _ANSWERED, _APPLIED, _FAILED, _FREED = "pending", "answered", "applied", "failed", "freed"
 _MAX_OUTPUT = 2**16  # larger than any signature or premaster secret
+_E = TypeVar("_E", SignatureAlgorithm, HashAlgorithm)
 
 
 def _used(what: str) -> Any:
@@ -51,24 +52,32 @@ class AsyncPkeyOp:
 
     __slots__ = ("_ptr", "_lock", "_conn", "_type", "_sig", "_hash", "_state", "_in_callback",
                  "__weakref__")
+    _ptr: Optional[CData]
+    _lock: threading.Lock
+    _conn: Any
+    _type: AsyncPkeyOpType
+    _sig: Union[SignatureAlgorithm, int, None]
+    _hash: Union[HashAlgorithm, int, None]
+    _state: str
+    _in_callback: bool
 
     def __init__(self) -> None:
         raise TypeError("AsyncPkeyOp objects come from the async pkey callback")
 
     @classmethod
-    def _adopt(cls, op_ptr) -> "AsyncPkeyOp":
+    def _adopt(cls, op_ptr: CData) -> "AsyncPkeyOp":
         self = object.__new__(cls)
         self._ptr = ffi.gc(op_ptr, lib.s2n_async_pkey_op_free)  # owned from here on
         self._lock = threading.Lock()
-        self._conn: Any = None
+        self._conn = None
         self._type = AsyncPkeyOpType.SIGN
-        self._sig: Optional[SignatureAlgorithm] = None
-        self._hash: Optional[HashAlgorithm] = None
+        self._sig = None
+        self._hash = None
         self._state = _PENDING
         self._in_callback = False
         return self
 
-    def _bind(self, conn: "Connection", conn_ptr) -> None:
+    def _bind(self, conn: "Connection", conn_ptr: CData) -> None:
         """Inside the callback: what the op is, captured while it is safe to ask."""
         self._conn = weakref.ref(conn)
         t = ffi.new("s2n_async_pkey_op_type *")
@@ -85,12 +94,12 @@ class AsyncPkeyOp:
         """SIGN or DECRYPT (s2n_async_pkey_op_get_op_type)."""
         return self._type
 
-    def get_signature_algorithm(self) -> Optional[SignatureAlgorithm]:
+    def get_signature_algorithm(self) -> Union[SignatureAlgorithm, int, None]:
         """SIGN: the algorithm the signature must use (RSA means PKCS#1
         v1.5, RSA_PSS_* means PSS with the hash's length as salt); None for DECRYPT."""
         return self._sig
 
-    def get_hash_algorithm(self) -> Optional[HashAlgorithm]:
+    def get_hash_algorithm(self) -> Union[HashAlgorithm, int, None]:
         """SIGN: the hash `get_input()` is a digest of; None for DECRYPT."""
         return self._hash
 
@@ -228,12 +237,12 @@ class AsyncPkeyOp:
         if self._state not in (_APPLIED, _FAILED):
             self._state = state
 
-    def _live(self, what: str):
+    def _live(self, what: str) -> CData:
         if self._ptr is None:
             raise _used(f"{what}() after the operation was {self._state}")
         return self._ptr
 
-    def _unanswered(self, what: str):
+    def _unanswered(self, what: str) -> CData:
         ptr = self._live(what)
         if self._state != _PENDING:
             raise _used(f"{what}(): already answered (set_output/perform run once per operation)")
@@ -251,7 +260,7 @@ class AsyncPkeyOp:
 AsyncPkeyOp.__module__ = "s2n"
 
 
-def _enum(cls, value: int):
+def _enum(cls: Type[_E], value: int) -> Union[_E, int]:
     try:
         return cls(value)
     except ValueError:
@@ -261,13 +270,14 @@ def _enum(cls, value: int):
 class PkeyCallback:
     __slots__ = ("fn",)
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable[[Connection, AsyncPkeyOp], Optional[Awaitable[object]]]) -> None:
         self.fn = _callbacks._checked(fn, "async pkey callback")
 
 
 # Config
 
-def set_callback(config: "Config", fn: Callable) -> None:
+def set_callback(config: "Config",
+                 fn: Callable[[Connection, AsyncPkeyOp], Optional[Awaitable[object]]]) -> None:
     cb = PkeyCallback(fn)
     with config._lock:
         check(lib.s2n_config_set_async_pkey_callback(config._mutable(), lib.py_async_pkey_trampoline))
@@ -284,7 +294,7 @@ def set_validation_mode(config: "Config", mode: AsyncPkeyValidationMode) -> None
 # the trampoline (no ctx in this C callback: the connection's Config holds fn)
 
 @ffi.def_extern(error=-1)
-def py_async_pkey_trampoline(conn_ptr, op_ptr):
+def py_async_pkey_trampoline(conn_ptr: CData, op_ptr: CData) -> int:
     try:
         op = AsyncPkeyOp._adopt(op_ptr)  # ours to free from here on, whatever happens
     except BaseException as e:  # noqa: BLE001 - re-raised by the driving call

@@ -3,12 +3,15 @@ got out of band, in place of certificates. See docs/psk.md."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 
 from . import _callbacks
 from ._enums import PskHmac
 from ._errors import check, from_capture
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 
 class ExternalPsk:
@@ -17,6 +20,9 @@ class ExternalPsk:
     hash it is used with. Immutable; a Connection copies it on append_psk."""
 
     __slots__ = ("identity", "secret", "hmac")
+    identity: bytes
+    secret: bytes
+    hmac: PskHmac
 
     def __init__(self, identity: bytes, secret: bytes, hmac: PskHmac = PskHmac.SHA256) -> None:
         identity, secret = bytes(identity), bytes(secret)
@@ -38,14 +44,14 @@ class ExternalPsk:
 ExternalPsk.__module__ = "s2n"
 
 
-def append(ptr, psk: ExternalPsk) -> None:
+def append(ptr: CData, psk: ExternalPsk) -> None:
     if not isinstance(psk, ExternalPsk):
         raise TypeError(f"expected s2n.ExternalPsk, not {type(psk).__name__}")
     if lib.py_append_psk(ptr, psk.identity, len(psk.identity), psk.secret, len(psk.secret), psk.hmac) < 0:
         raise from_capture(lib.py_last_error())  # the glue captured it
 
 
-def negotiated_identity(ptr) -> Optional[bytes]:
+def negotiated_identity(ptr: CData) -> Optional[bytes]:
     length = ffi.new("uint16_t *")
     check(lib.s2n_connection_get_negotiated_psk_identity_length(ptr, length))
     if not length[0]:
@@ -55,9 +61,9 @@ def negotiated_identity(ptr) -> Optional[bytes]:
     return ffi.unpack(ffi.cast("char *", buf), length[0])
 
 
-def _offered(psk_list) -> List[bytes]:
+def _offered(psk_list: CData) -> List[bytes]:
     """The identities the client offered, in its order (copies)."""
-    out = []
+    out: List[bytes] = []
     offered = lib.s2n_offered_psk_new()
     if offered == ffi.NULL:
         raise MemoryError("s2n_offered_psk_new")
@@ -75,7 +81,7 @@ def _offered(psk_list) -> List[bytes]:
         lib.s2n_offered_psk_free(holder)
 
 
-def _choose(psk_list, index: int) -> None:
+def _choose(psk_list: CData, index: int) -> None:
     offered = lib.s2n_offered_psk_new()
     if offered == ffi.NULL:
         raise MemoryError("s2n_offered_psk_new")
@@ -90,7 +96,7 @@ def _choose(psk_list, index: int) -> None:
 
 
 @ffi.def_extern(error=-1)
-def py_psk_selection_trampoline(conn, ctx, psk_list):
+def py_psk_selection_trampoline(conn: CData, ctx: CData, psk_list: CData) -> int:
     if _callbacks._raised():
         return -1
     try:
@@ -108,5 +114,5 @@ def py_psk_selection_trampoline(conn, ctx, psk_list):
         return -1
 
 
-def selection_handle(fn: Callable[[Any, Sequence[bytes]], Optional[int]]) -> _callbacks.Handle:
+def selection_handle(fn: Callable[[Connection, Sequence[bytes]], Optional[int]]) -> _callbacks.Handle:
     return _callbacks.Handle(fn, "PSK selection callback")

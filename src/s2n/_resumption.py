@@ -6,10 +6,10 @@ the method's gate handed them (see Connection's concurrency contract)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ._errors import check
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 # s2n-tls stores lifetimes in nanoseconds in a uint64_t.
 MAX_LIFETIME = (2**64 - 1) // 10**9
@@ -23,13 +23,13 @@ def lifetime(seconds: int, what: str) -> int:
     return seconds
 
 
-def config_call(config, fn, *args) -> None:
+def config_call(config: Any, fn: Callable[..., int], *args: Any) -> None:
     """A Config setter: under the config's lock, refused once it is frozen."""
     with config._lock:
         check(fn(config._mutable(), *args))
 
 
-def add_new_tickets_to_send(ptr, count: int) -> None:
+def add_new_tickets_to_send(ptr: CData, count: int) -> None:
     if type(count) is not int:
         raise TypeError(f"count must be an int, not {type(count).__name__}")
     if not 0 <= count <= 255:
@@ -37,13 +37,13 @@ def add_new_tickets_to_send(ptr, count: int) -> None:
     check(lib.s2n_connection_add_new_tickets_to_send(ptr, count))
 
 
-def tickets_sent(ptr) -> int:
+def tickets_sent(ptr: CData) -> int:
     n = ffi.new("uint16_t *")
     check(lib.s2n_connection_get_tickets_sent(ptr, n))
-    return n[0]
+    return int(n[0])
 
 
-def ticket_lifetime_hint(ptr) -> Optional[int]:
+def ticket_lifetime_hint(ptr: CData) -> Optional[int]:
     hint = lib.s2n_connection_get_session_ticket_lifetime_hint(ptr)
     if hint < 0:
         lib.py_capture_now()  # no ticket received on this connection
@@ -51,7 +51,7 @@ def ticket_lifetime_hint(ptr) -> Optional[int]:
     return hint
 
 
-def set_server_keying_material_lifetime(ptr, seconds: int) -> None:
+def set_server_keying_material_lifetime(ptr: CData, seconds: int) -> None:
     if type(seconds) is not int:
         raise TypeError(f"seconds must be an int, not {type(seconds).__name__}")
     if not 0 <= seconds < 2**32:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ._callbacks import _raised, _stash, connection_of
 from ._errors import check
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -84,7 +84,7 @@ class _Holder:
         self.handle = ffi.new_handle(self)
 
 
-def install(ptr, cache: object) -> _Holder:
+def install(ptr: CData, cache: object) -> _Holder:
     """Set the cache callbacks on a Config pointer and turn the cache on;
     the caller keeps the returned holder alive as long as the Config."""
     holder = _Holder(cache)
@@ -95,12 +95,13 @@ def install(ptr, cache: object) -> _Holder:
     return holder
 
 
-def _bytes(ptr, size: int) -> bytes:
+def _bytes(ptr: CData, size: int) -> bytes:
     return ffi.unpack(ffi.cast("char *", ptr), size)
 
 
 @ffi.def_extern(error=-1)
-def py_cache_store_trampoline(conn, ctx, ttl, key, key_size, value, value_size):
+def py_cache_store_trampoline(conn: CData, ctx: CData, ttl: int, key: CData, key_size: int,
+                              value: CData, value_size: int) -> int:
     if _raised():
         return -1
     try:
@@ -112,7 +113,8 @@ def py_cache_store_trampoline(conn, ctx, ttl, key, key_size, value, value_size):
 
 
 @ffi.def_extern(error=-1)
-def py_cache_retrieve_trampoline(conn, ctx, key, key_size, value, value_size):
+def py_cache_retrieve_trampoline(conn: CData, ctx: CData, key: CData, key_size: int, value: CData,
+                                 value_size: CData) -> int:
     if _raised():
         return -1
     try:
@@ -133,7 +135,7 @@ def py_cache_retrieve_trampoline(conn, ctx, key, key_size, value, value_size):
 
 
 @ffi.def_extern(error=-1)
-def py_cache_delete_trampoline(conn, ctx, key, key_size):
+def py_cache_delete_trampoline(conn: CData, ctx: CData, key: CData, key_size: int) -> int:
     if _raised():
         return -1
     try:

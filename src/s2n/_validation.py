@@ -15,11 +15,14 @@ from __future__ import annotations
 import operator
 import threading
 import weakref
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 from . import _callbacks
-from ._errors import check, usage
-from ._lib import ffi, lib
+from ._errors import UsageError, check, usage
+from ._lib import CData, ffi, lib
 
 _PENDING, _ACCEPTED, _REJECTED, _STALE = "pending", "accepted", "rejected", "stale"
 
@@ -39,7 +42,7 @@ class CertValidationInfo:
     _c_accept, _c_reject = "s2n_cert_validation_accept", "s2n_cert_validation_reject"
     _stale_name = "S2N_PY_ERR_VALIDATION_STALE"
 
-    def __init__(self, conn: Any, ptr: Any, step: tuple) -> None:
+    def __init__(self, conn: Any, ptr: Any, step: Tuple[bytes, int, int]) -> None:
         self._conn = weakref.ref(conn)
         self._ptr = ptr
         self._state = _PENDING
@@ -99,7 +102,7 @@ class CertValidationInfo:
         self._ptr = None  # never reached again
 
     @classmethod
-    def _stale(cls, why: str):
+    def _stale(cls, why: str) -> UsageError:
         return usage(f"{cls.__name__}: {why}", cls._stale_name)
 
     def __repr__(self) -> str:
@@ -109,7 +112,7 @@ class CertValidationInfo:
 CertValidationInfo.__module__ = "s2n"
 
 
-def _step(conn: Any) -> tuple:
+def _step(conn: Any) -> Tuple[bytes, int, int]:
     """Where conn's handshake is (call with its locks held)."""
     wire_in = ffi.new("uint64_t *")
     name = lib.py_validation_step(conn._ptr, wire_in)
@@ -117,12 +120,13 @@ def _step(conn: Any) -> tuple:
 
 
 @ffi.def_extern(error=-1)
-def py_cert_validation_trampoline(conn_ptr, info_ptr, ctx):
+def py_cert_validation_trampoline(conn_ptr: CData, info_ptr: CData, ctx: CData) -> int:
     return run_decision_callback(CertValidationInfo, conn_ptr, info_ptr,
                                  lambda conn: ffi.from_handle(ctx).fn, "cert validation callback")
 
 
-def run_decision_callback(cls, conn_ptr, c_ptr, find_fn, what: str) -> int:
+def run_decision_callback(cls: Type[CertValidationInfo], conn_ptr: CData, c_ptr: CData,
+                          find_fn: Callable[[Connection], Callable[..., object]], what: str) -> int:
     """The body of a trampoline whose callback decides (now or later) with a
     `cls` object: the previous one of this connection goes stale."""
     if _callbacks._raised():
@@ -166,7 +170,7 @@ def _settle(info: CertValidationInfo, verdict: object, what: str) -> None:
     info._ptr = None  # decided: nothing more to do with the C object
 
 
-def set_cert_validation_cb(config: Any, fn: Callable[[Any, CertValidationInfo], Optional[bool]]) -> None:
+def set_cert_validation_cb(config: Any, fn: Callable[[Connection, CertValidationInfo], Optional[bool]]) -> None:
     with config._lock:
         ptr = config._mutable()
         cb = _callbacks.Handle(fn, "cert validation callback")

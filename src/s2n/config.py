@@ -6,13 +6,13 @@ import functools
 import inspect
 import os
 import threading
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Type, Union
 
 from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption, _session_cache
 from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
                      SerializationVersion)
 from ._errors import byte_string, check, last_error, out_of_range, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 
 from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
 
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ._enums import CtSupportLevel, StatusRequestType
     from ._enums import AsyncPkeyValidationMode  # issue 14: pkey
     from ._ocsp import CertChainAndKey
+    from ._early_data import OfferedEarlyData
+    from ._pkey import AsyncPkeyOp
+    from ._validation import CertValidationInfo
+    from .connection import Connection
 
 PemLike = Union[bytes, str, "os.PathLike[str]"]
 
@@ -56,8 +60,9 @@ def c_string(value: Union[str, bytes], what: str) -> bytes:
 SEND_BUFFER = 64 * 1024
 
 
-def _free_config(ptr, chains: list, _cfree=lib.s2n_config_free,
-                 _kfree=lib.s2n_cert_chain_and_key_free, _cdata=ffi.CData) -> None:
+def _free_config(ptr: CData, chains: List[Any], _cfree: Callable[[CData], int] = lib.s2n_config_free,
+                 _kfree: Callable[[CData], int] = lib.s2n_cert_chain_and_key_free,
+                 _cdata: Type[CData] = ffi.CData) -> None:
     """ffi.gc destructor: the config first, then the chains it borrowed
     (its own C pointers; s2n.CertChainAndKey objects free themselves)."""
     _cfree(ptr)
@@ -75,11 +80,17 @@ class Config:
     A Config is frozen once a Connection uses it: s2n-tls forbids changing a
     config in use, so every setter then raises `UsageError`."""
 
+    # set by the feature modules (only once their feature is used)
+    _status_request: int
+    _pkey_cb: Any
+    _early_data_cb: Any
+    _cert_validation_cb: Any
+
     def __init__(self) -> None:
         ptr = lib.s2n_config_new_minimal()
         if ptr == ffi.NULL:
             raise last_error()
-        self._chains: List = []  # borrowed by the config: freed after it
+        self._chains: List[Any] = []  # borrowed by the config: freed after it
         self._ptr = ffi.gc(ptr, functools.partial(_free_config, chains=self._chains))
         self._lock = threading.RLock()  # setters run one at a time, never while freezing
         self._frozen = False
@@ -90,7 +101,7 @@ class Config:
         self._ticket_cb: Optional[_callbacks.Handle] = None
         check(lib.s2n_config_set_send_buffer_size(ptr, SEND_BUFFER))
 
-    def _mutable(self):
+    def _mutable(self) -> CData:
         if self._frozen:
             raise usage("this Config is used by a Connection and can no longer change",
                         "S2N_PY_ERR_CONFIG_FROZEN")
@@ -226,7 +237,7 @@ class Config:
             self._ptr, name_b, len(name_b), ffi.from_buffer("uint8_t[]", key_b), len(key_b),
             int(intro_time)))
 
-    def set_session_ticket_callback(self, fn: Callable[[Any, bytes, int], None]) -> None:
+    def set_session_ticket_callback(self, fn: Callable[[Connection, bytes, int], object]) -> None:
         """Client: `fn(conn, session, lifetime_seconds)` for each session
         ticket a server sends (in TLS 1.3 they arrive after the handshake,
         while receiving); `conn` is the s2n.Connection that received it, so
@@ -250,7 +261,7 @@ class Config:
         self._session_cache = _session_cache.install(ptr, cache)
         self._has_callbacks = True
 
-    def set_client_hello_cb(self, fn: Callable[[Any], None],
+    def set_client_hello_cb(self, fn: Callable[[Connection], object],
                             mode: ClientHelloCbMode = ClientHelloCbMode.BLOCKING) -> None:
         """Server: `fn(conn)` runs once the ClientHello is parsed, before the
         server answers; raise to reject the handshake. It may call
@@ -267,7 +278,7 @@ class Config:
         self._client_hello_cb = _client_hello.install(ptr, fn, mode)
         self._has_callbacks = True
 
-    def set_key_log_cb(self, fn: Callable[[Any, bytes], None]) -> None:
+    def set_key_log_cb(self, fn: Callable[[Connection, bytes], object]) -> None:
         """`fn(conn, line)` receives each NSS key log line (SSLKEYLOGFILE
         format). INSECURE: anyone with these lines can decrypt the traffic."""
         ptr = self._mutable()
@@ -324,7 +335,7 @@ class Config:
         they hold the connection's keys."""
         check(lib.s2n_config_set_serialization_version(self._mutable(), SerializationVersion(version)))
 
-    def set_renegotiate_request_cb(self, fn: Callable[[Any], RenegotiateResponse]) -> None:
+    def set_renegotiate_request_cb(self, fn: Callable[[Connection], RenegotiateResponse]) -> None:
         """Client, TLS 1.2: `fn(conn) -> RenegotiateResponse` decides what a
         server's renegotiation request (HelloRequest) gets. Without it s2n-tls
         ignores such requests. On ACCEPT, finish the receive in progress, then
@@ -352,7 +363,7 @@ class Config:
             check(lib.py_hello_cert_authorities_from_trust_store(self._mutable()))
     # --- validation (issue 12) ---
 
-    def set_cert_validation_cb(self, fn: Callable[[Any, Any], Optional[bool]]) -> None:
+    def set_cert_validation_cb(self, fn: Callable[[Connection, CertValidationInfo], Optional[bool]]) -> None:
         """`fn(conn, info) -> bool` runs after s2n-tls has verified the peer's
         chain, for checks of your own (pinning, policy); `conn.get_peer_cert_chain()`
         gives the chain. True accepts; False or raising rejects (the exception
@@ -438,7 +449,7 @@ class Config:
         RESUMPTION (session tickets, the default) or EXTERNAL."""
         check(lib.s2n_config_set_psk_mode(self._mutable(), PskMode(mode)))
 
-    def set_psk_selection_callback(self, fn: Callable[[Any, Sequence[bytes]], Optional[int]]) -> None:
+    def set_psk_selection_callback(self, fn: Callable[[Connection, Sequence[bytes]], Optional[int]]) -> None:
         """Server: `fn(conn, identities) -> index | None` picks one of the PSK
         identities the client offered (they are untrusted input); the pick must
         also be appended to the connection. Default: the first offered that
@@ -459,7 +470,7 @@ class Config:
         check(lib.s2n_config_set_server_max_early_data_size(self._mutable(), int(size)))
         self._max_early_data = int(size)  # TLSSocket servers then read early data
 
-    def set_early_data_cb(self, fn: Callable[[Any, Any], Optional[bool]]) -> None:
+    def set_early_data_cb(self, fn: Callable[[Connection, OfferedEarlyData], Optional[bool]]) -> None:
         """Server: `fn(conn, offered) -> bool | None` accepts (True) or rejects
         (False) the client's early data, or decides later through
         `offered.accept()`/`reject()` (None). `s2n.ReplayGuard()` is a
@@ -468,7 +479,7 @@ class Config:
 
     # --- pkey offload (issue 14) ---
 
-    def set_async_pkey_callback(self, fn: Callable[[Any, Any], Any]) -> None:
+    def set_async_pkey_callback(self, fn: Callable[[Connection, AsyncPkeyOp], Optional[Awaitable[object]]]) -> None:
         """`fn(conn, op: s2n.AsyncPkeyOp)` for every private-key operation
         of the handshake; the key need not be in this process (add the
         certificate with CertChainAndKey(chain) and add_cert_chain_and_key_to_store).
@@ -490,9 +501,9 @@ class Config:
 Config.__module__ = "s2n"
 
 
-def _locked(fn: Callable) -> Callable:
+def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
-    def method(self, *args, **kwargs):
+    def method(self: Config, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             try:
                 return fn(self, *args, **kwargs)

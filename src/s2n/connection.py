@@ -11,15 +11,25 @@ import inspect
 import threading
 import time
 import weakref
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _callbacks, _client_hello, _keys, _psk, _resumption
 from ._enums import Blinding, Blocked, ClientAuth, EarlyDataStatus, Mode, PeerKeyUpdate, ProtocolVersion, PskMode
 from ._errors import IOError as S2NIOError
 from ._errors import S2NError, UsageError, blocked_error, check, from_capture, last_error, out_of_range, usage
-from ._lib import ffi, lib
+from ._lib import CData, ffi, lib
 from ._enums import HashAlgorithm, SignatureAlgorithm  # issue 16
-from .config import Config, byte_string, c_string
+from ._errors import byte_string
+from .config import Config, c_string
+
+if TYPE_CHECKING:  # Python 3.9's typing has no ParamSpec: only the checkers need it
+    from typing_extensions import Concatenate, ParamSpec
+
+    _P = ParamSpec("_P")
+    from _typeshed import FileDescriptorLike
+
+    from .memory import MemoryBIO
+_R = TypeVar("_R")
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -54,7 +64,8 @@ def _reentrancy(what: str) -> UsageError:
                  "S2N_PY_ERR_REENTRANCY")
 
 
-def _gated(reader: bool, client_hello: bool = False) -> Callable:
+def _gated(reader: bool, client_hello: bool = False) -> Callable[
+        [Callable[Concatenate[Connection, CData, _P], _R]], Callable[Concatenate[Connection, _P], _R]]:
     """Decorator: run `fn(self, ptr, ...)` under the concurrency contract (see
     Connection). `reader` methods only read, so they may also run from inside
     a callback of this connection (whose driving call holds the locks).
@@ -62,11 +73,11 @@ def _gated(reader: bool, client_hello: bool = False) -> Callable:
     client hello callback (set_config, per-connection overrides): there, and
     only there, they may run too."""
 
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: Callable[Concatenate[Connection, CData, _P], _R]) -> Callable[Concatenate[Connection, _P], _R]:
         name = fn.__name__
 
         @functools.wraps(fn)
-        def method(self, *args, **kwargs):
+        def method(self: Connection, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             me = _get_ident()
             s, r = self._send, self._recv
             if s.owner == me or r.owner == me:
@@ -97,7 +108,8 @@ _reader = _gated(reader=True)
 _client_hello_ok = _gated(reader=False, client_hello=True)  # also inside the client hello callback
 
 
-def _free_conn(ptr, refs: dict, _free=lib.s2n_connection_free) -> None:
+def _free_conn(ptr: CData, refs: Dict[str, Any],
+               _free: Callable[[CData], int] = lib.s2n_connection_free) -> None:
     """ffi.gc destructor: free the C connection first, and only then let go of
     what it points at (config, BIOs, callback handles), held in `refs`."""
     _free(ptr)
@@ -160,17 +172,17 @@ class Connection:
         self._refs["read"] = self._refs["write"] = fd
         return self
 
-    def _adopt(self, ptr, mode: Mode, handle, config: Optional[Config]) -> None:
+    def _adopt(self, ptr: CData, mode: Mode, handle: CData, config: Optional[Config]) -> None:
         # Everything C points at lives in `_refs` until the C connection is freed.
-        self._refs: dict = {"self": handle}
+        self._refs: Dict[str, Any] = {"self": handle}
         if config is not None:
             self._refs["config"] = config  # s2n-tls keeps a raw pointer
-        self._ptr = ffi.gc(ptr, functools.partial(_free_conn, refs=self._refs))
+        self._ptr: Optional[CData] = ffi.gc(ptr, functools.partial(_free_conn, refs=self._refs))
         self._mode = mode
         self._config: Optional[Config] = config
         self._send = _Lock()
         self._recv = _Lock()
-        self._rbuf = None
+        self._rbuf: Optional[CData] = None
         self._negotiated = False
         # Python callbacks may run: scope their exceptions
         self._pycb = config is not None and config._has_callbacks
@@ -194,7 +206,7 @@ class Connection:
         r.lock.release()
         s.lock.release()
 
-    def _enter(self, side: _Lock, what: str):
+    def _enter(self, side: _Lock, what: str) -> CData:
         """Take one direction's lock; returns the C pointer.
 
         Re-entry (a callback calling back into this connection) is only
@@ -226,7 +238,7 @@ class Connection:
         side.owner = 0
         side.lock.release()
 
-    def _conn(self):
+    def _conn(self) -> CData:
         ptr = self._ptr
         if ptr is None:
             raise _freed()
@@ -274,13 +286,13 @@ class Connection:
         return self._config
 
     @_exclusive
-    def wipe(self, ptr) -> None:
+    def wipe(self, ptr: CData) -> None:
         """Reset for reuse. Keeps mode and config; IO, server name, blinding
         and callbacks are cleared, as in C, and must be set again."""
         check(lib.s2n_connection_wipe(ptr))
         self._wiped(ptr, ("read", "write", "verify_host"))
 
-    def _wiped(self, ptr, dropped: Sequence[str]) -> None:
+    def _wiped(self, ptr: CData, dropped: Sequence[str]) -> None:
         """After s2n_connection_wipe or s2n_renegotiate_wipe: both clear the
         connection's context, which callbacks use to find this object."""
         lib.s2n_connection_set_ctx(ptr, self._refs["self"])
@@ -298,7 +310,7 @@ class Connection:
     # configuration
 
     @_client_hello_ok
-    def set_config(self, ptr, config: Config) -> None:
+    def set_config(self, ptr: CData, config: Config) -> None:
         """Use this Config (it is frozen from now on). Also allowed from
         inside a client hello callback of this connection, as s2n-tls allows
         (in NONBLOCKING mode it takes effect at client_hello_cb_done())."""
@@ -306,7 +318,7 @@ class Connection:
             raise TypeError(f"expected s2n.Config, not {type(config).__name__}")
         _client_hello.set_config(self, ptr, config)
 
-    def _apply_config(self, ptr, config: Config) -> None:
+    def _apply_config(self, ptr: CData, config: Config) -> None:
         with config._lock:
             check(lib.s2n_connection_set_config(ptr, config._ptr))
             config._frozen = True
@@ -323,18 +335,18 @@ class Connection:
         self._pycb = self._pycb or config._has_callbacks
 
     @_exclusive
-    def set_server_name(self, ptr, name: str) -> None:
+    def set_server_name(self, ptr: CData, name: str) -> None:
         """SNI for a client; also the name the server's certificate must match."""
         check(lib.s2n_set_server_name(ptr, c_string(name, "server name")))
 
     @_exclusive
-    def set_blinding(self, ptr, blinding: Blinding) -> None:
+    def set_blinding(self, ptr: CData, blinding: Blinding) -> None:
         """BUILT_IN (the default) sleeps 10-30 s inside the failing call;
         SELF_SERVICE returns at once and leaves waiting `get_delay()` to you."""
         check(lib.s2n_connection_set_blinding(ptr, Blinding(blinding)))
 
     @_reader
-    def get_delay(self, ptr) -> int:
+    def get_delay(self, ptr: CData) -> int:
         """Nanoseconds to wait before closing after an error (self-service blinding)."""
         delay = lib.s2n_connection_get_delay(ptr)
         if delay == 2**64 - 1:
@@ -342,25 +354,25 @@ class Connection:
         return delay
 
     @_exclusive
-    def prefer_throughput(self, ptr) -> None:
+    def prefer_throughput(self, ptr: CData) -> None:
         check(lib.s2n_connection_prefer_throughput(ptr))
 
     @_exclusive
-    def prefer_low_latency(self, ptr) -> None:
+    def prefer_low_latency(self, ptr: CData) -> None:
         check(lib.s2n_connection_prefer_low_latency(ptr))
 
     @_exclusive
-    def set_recv_buffering(self, ptr, enabled: bool) -> None:
+    def set_recv_buffering(self, ptr: CData, enabled: bool) -> None:
         """Read as much as the transport has into one buffer (fewer reads);
         then `pending()` tells what is buffered before waiting on the fd."""
         check(lib.s2n_connection_set_recv_buffering(ptr, bool(enabled)))
 
     @_exclusive
-    def set_dynamic_record_threshold(self, ptr, resize_threshold: int, timeout_threshold: int) -> None:
+    def set_dynamic_record_threshold(self, ptr: CData, resize_threshold: int, timeout_threshold: int) -> None:
         check(lib.s2n_connection_set_dynamic_record_threshold(ptr, resize_threshold, timeout_threshold))
 
     @_exclusive
-    def set_verify_host_callback(self, ptr, fn: Callable[[str], bool]) -> None:
+    def set_verify_host_callback(self, ptr: CData, fn: Callable[[str], bool]) -> None:
         """Per-connection `fn(name) -> bool` for certificate names (overrides the Config's)."""
         cb = _callbacks.Handle(fn, "verify-host callback")
         check(lib.s2n_connection_set_verify_host_callback(ptr, lib.py_verify_host_trampoline, cb.handle))
@@ -368,13 +380,13 @@ class Connection:
         self._pycb = True
 
     @_exclusive
-    def set_session(self, ptr, session: bytes) -> None:
+    def set_session(self, ptr: CData, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection."""
         data = byte_string(session, "session")
         check(lib.s2n_connection_set_session(ptr, ffi.from_buffer("uint8_t[]", data), len(data)))
 
     @_reader
-    def get_session(self, ptr) -> bytes:
+    def get_session(self, ptr: CData) -> bytes:
         """The session state to resume later (TLS 1.2; for TLS 1.3 prefer
         Config.set_session_ticket_callback: tickets arrive after the handshake)."""
         n = check(lib.s2n_connection_get_session_length(ptr))
@@ -385,7 +397,7 @@ class Connection:
         return ffi.unpack(ffi.cast("char *", buf), got)
 
     @_exclusive
-    def free_handshake(self, ptr) -> None:
+    def free_handshake(self, ptr: CData) -> None:
         """Release memory only the handshake needed (after negotiate).
         Before the handshake is complete it raises UsageError and frees
         nothing: s2n-tls would free the transcript hashes and key schedule
@@ -396,7 +408,7 @@ class Connection:
         check(lib.s2n_connection_free_handshake(ptr))
 
     @_exclusive
-    def release_buffers(self, ptr) -> None:
+    def release_buffers(self, ptr: CData) -> None:
         """Release the IO buffers while idle (fails if a partial record is buffered)."""
         check(lib.s2n_connection_release_buffers(ptr))
 
@@ -427,28 +439,28 @@ class Connection:
     # IO setup
 
     @_exclusive
-    def set_fd(self, ptr, fd: Any) -> None:
+    def set_fd(self, ptr: CData, fd: FileDescriptorLike) -> None:
         """Read and write this fd (an int, or anything with fileno(), kept referenced)."""
         check(lib.s2n_connection_set_fd(ptr, _fileno(fd)))
         self._refs["read"] = self._refs["write"] = fd
 
     @_exclusive
-    def set_read_fd(self, ptr, fd: Any) -> None:
+    def set_read_fd(self, ptr: CData, fd: FileDescriptorLike) -> None:
         check(lib.s2n_connection_set_read_fd(ptr, _fileno(fd)))
         self._refs["read"] = fd
 
     @_exclusive
-    def set_write_fd(self, ptr, fd: Any) -> None:
+    def set_write_fd(self, ptr: CData, fd: FileDescriptorLike) -> None:
         check(lib.s2n_connection_set_write_fd(ptr, _fileno(fd)))
         self._refs["write"] = fd
 
     @_exclusive
-    def use_corked_io(self, ptr) -> None:
+    def use_corked_io(self, ptr: CData) -> None:
         """TCP_CORK during the handshake (fd IO only)."""
         check(lib.s2n_connection_use_corked_io(ptr))
 
     @_exclusive
-    def set_recv_cb(self, ptr, fn: Callable[[memoryview], int]) -> None:
+    def set_recv_cb(self, ptr: CData, fn: Callable[[memoryview], int]) -> None:
         """`fn(buf) -> int`: fill buf, return the count; 0 = peer closed;
         raise BlockingIOError for "would block", OSError for an IO error.
         `buf` is valid only during the call."""
@@ -459,7 +471,7 @@ class Connection:
         self._pycb = True
 
     @_exclusive
-    def set_send_cb(self, ptr, fn: Callable[[memoryview], int]) -> None:
+    def set_send_cb(self, ptr: CData, fn: Callable[[memoryview], int]) -> None:
         """`fn(data) -> int`: send some of data, return the count (at least
         1: raise BlockingIOError when nothing can be sent now; returning 0
         makes the driving call raise ValueError); errors as for recv."""
@@ -470,7 +482,7 @@ class Connection:
         self._pycb = True
 
     @_exclusive
-    def set_memory_io(self, ptr, incoming: Any, outgoing: Any) -> None:
+    def set_memory_io(self, ptr: CData, incoming: MemoryBIO, outgoing: MemoryBIO) -> None:
         """Sans-IO: read the peer's bytes from `incoming` and put this side's
         bytes into `outgoing` (two `s2n.MemoryBIO`s). Both stay in C: no
         Python runs per record. An empty `incoming` makes calls raise
@@ -485,7 +497,7 @@ class Connection:
 
     # driving s2n-tls
 
-    def _fail(self, ptr) -> S2NError:
+    def _fail(self, ptr: CData) -> S2NError:
         """The exception for a failed IO call."""
         capture = lib.py_last_error()
         if capture.blocked:
@@ -498,7 +510,7 @@ class Connection:
                          "set_memory_io first", "S2N_PY_ERR_NO_IO")
         return from_capture(capture, ptr)
 
-    def _callback_error(self, exc: BaseException, ptr, rc: int) -> BaseException:
+    def _callback_error(self, exc: BaseException, ptr: CData, rc: int) -> BaseException:
         """A callback's exception, raised by the call that drove it."""
         if isinstance(exc, OSError) and not isinstance(exc, S2NError):
             name = debug = ""
@@ -511,7 +523,7 @@ class Connection:
             return io
         return exc
 
-    def _drive(self, call, ptr, *args, nb: bool = False) -> int:
+    def _drive(self, call: Callable[..., int], ptr: CData, *args: Any, nb: bool = False) -> int:
         """One C call that may run Python callbacks: their exception wins.
         `nb`: a BLOCKED failure comes back as -(Blocked direction)."""
         outer = _callbacks.begin()
@@ -525,7 +537,7 @@ class Connection:
             return self._failed_io(ptr, nb)
         return rc
 
-    def _failed_io(self, ptr, nb: bool) -> int:
+    def _failed_io(self, ptr: CData, nb: bool) -> int:
         """After a failed IO call: -(Blocked direction) for the layers (`nb`)
         when it only would block; otherwise the exception is raised."""
         if nb:
@@ -706,18 +718,18 @@ class Connection:
             side.lock.release()
 
     @_reader
-    def peek(self, ptr) -> int:
+    def peek(self, ptr: CData) -> int:
         """Bytes of decrypted application data already buffered: recv() returns
         them without reading the transport (check before waiting on the fd)."""
         return lib.s2n_peek(ptr)
 
     @_reader
-    def peek_buffered(self, ptr) -> int:
+    def peek_buffered(self, ptr: CData) -> int:
         """Bytes of not yet decrypted records buffered (with recv buffering)."""
         return lib.s2n_peek_buffered(ptr)
 
     @_reader
-    def pending(self, ptr) -> int:
+    def pending(self, ptr: CData) -> int:
         """Non-zero when recv() may return data without the transport being readable."""
         return lib.s2n_peek(ptr) + lib.s2n_peek_buffered(ptr)
 
@@ -743,7 +755,7 @@ class Connection:
             self._leave(side)
 
     @_reader
-    def get_alert(self, ptr) -> Optional[int]:
+    def get_alert(self, ptr: CData) -> Optional[int]:
         """The TLS alert code the peer sent, or None."""
         code = lib.s2n_connection_get_alert(ptr)
         if code < 0:
@@ -754,28 +766,28 @@ class Connection:
     # information
 
     @staticmethod
-    def _str(cptr) -> Optional[str]:
+    def _str(cptr: CData) -> Optional[str]:
         return None if cptr == ffi.NULL else ffi.string(cptr).decode("utf-8", errors="replace")
 
     @_reader
-    def get_actual_protocol_version(self, ptr) -> Union[ProtocolVersion, int]:
+    def get_actual_protocol_version(self, ptr: CData) -> Union[ProtocolVersion, int]:
         """The negotiated version (see get_client_protocol_version for values)."""
         return _version(check(lib.s2n_connection_get_actual_protocol_version(ptr)))
 
     @_reader
-    def get_client_protocol_version(self, ptr) -> Union[ProtocolVersion, int]:
+    def get_client_protocol_version(self, ptr: CData) -> Union[ProtocolVersion, int]:
         """The version the client offered: a ProtocolVersion, or the plain
         int s2n-tls made of a version it does not know (the peer's bytes:
         major * 10 + minor, modulo 256), as ClientHello.get_legacy_protocol_version."""
         return _version(check(lib.s2n_connection_get_client_protocol_version(ptr)))
 
     @_reader
-    def get_server_protocol_version(self, ptr) -> Union[ProtocolVersion, int]:
+    def get_server_protocol_version(self, ptr: CData) -> Union[ProtocolVersion, int]:
         """The server's version (see get_client_protocol_version for values)."""
         return _version(check(lib.s2n_connection_get_server_protocol_version(ptr)))
 
     @_reader
-    def get_cipher(self, ptr) -> str:
+    def get_cipher(self, ptr: CData) -> str:
         """The cipher suite as s2n-tls names it: IANA-style for TLS 1.3
         ("TLS_AES_128_GCM_SHA256"), OpenSSL-style for TLS 1.2 and older
         ("ECDHE-ECDSA-AES256-GCM-SHA384"). `get_cipher_iana_value()` gives
@@ -786,57 +798,57 @@ class Connection:
         return name
 
     @_reader
-    def get_cipher_iana_value(self, ptr) -> int:
+    def get_cipher_iana_value(self, ptr: CData) -> int:
         """The cipher suite's IANA code point, e.g. 0x1301 for TLS_AES_128_GCM_SHA256."""
         first = ffi.new("uint8_t *")
         second = ffi.new("uint8_t *")
         check(lib.s2n_connection_get_cipher_iana_value(ptr, first, second))
-        return first[0] << 8 | second[0]
+        return int(first[0] << 8 | second[0])
 
     @_reader
-    def get_application_protocol(self, ptr) -> Optional[str]:
+    def get_application_protocol(self, ptr: CData) -> Optional[str]:
         return self._str(lib.s2n_get_application_protocol(ptr))
 
     @_reader
-    def get_server_name(self, ptr) -> Optional[str]:
+    def get_server_name(self, ptr: CData) -> Optional[str]:
         return self._str(lib.s2n_get_server_name(ptr))
 
     @_reader
-    def get_handshake_type_name(self, ptr) -> str:
+    def get_handshake_type_name(self, ptr: CData) -> str:
         return self._str(lib.s2n_connection_get_handshake_type_name(ptr)) or ""
 
     @_reader
-    def get_curve(self, ptr) -> str:
+    def get_curve(self, ptr: CData) -> str:
         return self._str(lib.s2n_connection_get_curve(ptr)) or "NONE"
 
     @_reader
-    def get_kem_group_name(self, ptr) -> str:
+    def get_kem_group_name(self, ptr: CData) -> str:
         return self._str(lib.s2n_connection_get_kem_group_name(ptr)) or "NONE"
 
     @_reader
-    def handshake_complete(self, ptr) -> bool:
+    def handshake_complete(self, ptr: CData) -> bool:
         """True once the handshake itself is done (even if sending the
         post-handshake messages, e.g. TLS 1.3 session tickets, then failed)."""
         return bool(lib.s2n_connection_handshake_complete(ptr))
 
     @_reader
-    def is_session_resumed(self, ptr) -> bool:
+    def is_session_resumed(self, ptr: CData) -> bool:
         return check(lib.s2n_connection_is_session_resumed(ptr)) == 1
 
     @_reader
-    def client_cert_used(self, ptr) -> bool:
+    def client_cert_used(self, ptr: CData) -> bool:
         return check(lib.s2n_connection_client_cert_used(ptr)) == 1
 
     @_reader
-    def get_wire_bytes_in(self, ptr) -> int:
+    def get_wire_bytes_in(self, ptr: CData) -> int:
         return lib.s2n_connection_get_wire_bytes_in(ptr)
 
     @_reader
-    def get_wire_bytes_out(self, ptr) -> int:
+    def get_wire_bytes_out(self, ptr: CData) -> int:
         return lib.s2n_connection_get_wire_bytes_out(ptr)
 
     @_reader
-    def get_peer_cert_chain(self, ptr) -> List[bytes]:
+    def get_peer_cert_chain(self, ptr: CData) -> List[bytes]:
         """The peer's validated chain, leaf first, as DER bytes ([] if none)."""
         chain = lib.s2n_cert_chain_and_key_new()
         if chain == ffi.NULL:
@@ -864,7 +876,7 @@ class Connection:
     # --- legacy peers and moving connections (issue 12) ---
 
     @_exclusive
-    def serialize(self, ptr) -> bytes:
+    def serialize(self, ptr: CData) -> bytes:
         """The established connection as bytes, to go on in another process
         (`deserialize`). Needs Config.set_serialization_version before the
         handshake, and no buffered data (not with recv buffering). INSECURE
@@ -876,7 +888,7 @@ class Connection:
         return ffi.unpack(ffi.cast("char *", buf), length[0])
 
     @_exclusive
-    def deserialize(self, ptr, data: bytes) -> None:
+    def deserialize(self, ptr: CData, data: bytes) -> None:
         """Continue a serialized connection in this new one (same mode; its
         Config set; no handshake). Getters say little afterwards: only the
         keys travel. s2n-tls does not authenticate `data`."""
@@ -885,7 +897,7 @@ class Connection:
         self._negotiated = True
 
     @_exclusive
-    def renegotiate_wipe(self, ptr) -> None:
+    def renegotiate_wipe(self, ptr: CData) -> None:
         """Client, TLS 1.2: prepare a renegotiation the Config's renegotiate
         request callback accepted. The receive that met the request must be
         over and no data buffered. Connection settings other than IO (e.g.
@@ -934,64 +946,64 @@ class Connection:
     _hello: Optional[_client_hello.HelloState] = None  # set by the client hello callback
 
     @_client_hello_ok
-    def client_hello_cb_done(self, ptr) -> None:
+    def client_hello_cb_done(self, ptr: CData) -> None:
         """NONBLOCKING client hello callback: the decision is made; the next
         negotiate() continues the handshake (s2n_client_hello_cb_done)."""
         _client_hello.cb_done(self, ptr)
 
     @_reader
-    def get_client_hello(self, ptr) -> _client_hello.ClientHello:
+    def get_client_hello(self, ptr: CData) -> _client_hello.ClientHello:
         """Server: a copy of the ClientHello received (s2n_connection_get_client_hello).
         Raises UsageError when there is none to read."""
         return _client_hello.snapshot(ptr)
 
     @_client_hello_ok
-    def server_name_extension_used(self, ptr) -> None:
+    def server_name_extension_used(self, ptr: CData) -> None:
         """Tell s2n-tls the connection was configured from the server name
         (needed for TLS 1.2 resumption; call before the callback is done)."""
         check(lib.py_hello_server_name_used(ptr))
 
     @_client_hello_ok
-    def set_client_auth_type(self, ptr, auth: ClientAuth) -> None:
+    def set_client_auth_type(self, ptr: CData, auth: ClientAuth) -> None:
         """Per-connection client authentication (overrides the Config's)."""
         check(lib.py_hello_set_client_auth_type(ptr, int(ClientAuth(auth))))
 
     @_reader
-    def get_client_auth_type(self, ptr) -> ClientAuth:
+    def get_client_auth_type(self, ptr: CData) -> ClientAuth:
         return ClientAuth(check(lib.py_hello_get_client_auth_type(ptr)))
 
     @_client_hello_ok
-    def set_cipher_preferences(self, ptr, policy: str) -> None:
+    def set_cipher_preferences(self, ptr: CData, policy: str) -> None:
         """Per-connection security policy by name (overrides the Config's)."""
         check(lib.py_hello_set_cipher_preferences(ptr, c_string(policy, "policy")))
 
     @_client_hello_ok
-    def set_protocol_preferences(self, ptr, protocols: Sequence[Union[str, bytes]]) -> None:
+    def set_protocol_preferences(self, ptr: CData, protocols: Sequence[Union[str, bytes]]) -> None:
         """Per-connection ALPN list, most preferred first (overrides the Config's)."""
         keep, array = _client_hello.protocol_list(protocols)
         check(lib.py_hello_set_protocol_preferences(ptr, array, len(keep)))
 
     @_reader
-    def get_selected_cert(self, ptr) -> List[bytes]:
+    def get_selected_cert(self, ptr: CData) -> List[bytes]:
         """The chain (DER, leaf first) of the certificate this side sent:
         a server's choice, or a client's certificate; [] if none (yet)."""
         return _client_hello.selected_cert(ptr)
     # --- ocsp (issue 12) ---
 
     @_reader
-    def get_ocsp_response(self, ptr) -> Optional[bytes]:
+    def get_ocsp_response(self, ptr: CData) -> Optional[bytes]:
         """Client: the DER OCSP response the server stapled, or None."""
         from . import _ocsp
         return _ocsp.get_ocsp_response(ptr)
 
     @_reader
-    def is_ocsp_stapled(self, ptr) -> bool:
+    def is_ocsp_stapled(self, ptr: CData) -> bool:
         """Server: an OCSP response was sent; client: one was received."""
         from . import _ocsp
         return _ocsp.is_ocsp_stapled(ptr)
 
     @_reader
-    def get_sct_list(self, ptr) -> Optional[bytes]:
+    def get_sct_list(self, ptr: CData) -> Optional[bytes]:
         """Client: the SignedCertificateTimestampList the server sent
         (Config.set_ct_support_level(REQUEST)), unvalidated, or None."""
         from . import _ocsp
@@ -999,7 +1011,7 @@ class Connection:
     # --- keys (issue 12) ---
 
     @_exclusive
-    def request_key_update(self, ptr, peer_request: PeerKeyUpdate = PeerKeyUpdate.NOT_REQUESTED) -> None:
+    def request_key_update(self, ptr: CData, peer_request: PeerKeyUpdate = PeerKeyUpdate.NOT_REQUESTED) -> None:
         """TLS 1.3: update our sending key; the KeyUpdate message goes out
         with the next send(). s2n-tls answers a peer's request itself (on
         its next send) but cannot make one: REQUESTED raises UsageError.
@@ -1007,20 +1019,20 @@ class Connection:
         _keys.request_key_update(ptr, peer_request)
 
     @_reader
-    def get_key_update_counts(self, ptr) -> "_keys.KeyUpdateCounts":
+    def get_key_update_counts(self, ptr: CData) -> "_keys.KeyUpdateCounts":
         """(send, recv): how often each direction's key was updated, up to
         255. (s2n_connection_get_key_update_counts)"""
         return _keys.key_update_counts(ptr)
 
     @_reader
-    def tls_exporter(self, ptr, label: bytes, context: bytes, length: int) -> bytes:
+    def tls_exporter(self, ptr: CData, label: bytes, context: bytes, length: int) -> bytes:
         """RFC 8446 7.5 keying material, equal on both ends: TLS 1.3 only,
         after the handshake. An empty `context` is what TLS 1.3 peers use
         when they give none. (s2n_connection_tls_exporter)"""
         return _keys.tls_exporter(ptr, label, context, length)
 
     @_reader
-    def get_key_exchange_group(self, ptr) -> str:
+    def get_key_exchange_group(self, ptr: CData) -> str:
         """The negotiated group, e.g. "x25519", "secp256r1" or a hybrid
         "X25519MLKEM768"; "NONE" when there is none (yet, or TLS 1.2 RSA key
         exchange). (s2n_connection_get_key_exchange_group)"""
@@ -1029,25 +1041,25 @@ class Connection:
     # --- resumption (issue 12) ---
 
     @_exclusive
-    def add_new_tickets_to_send(self, ptr, count: int) -> None:
+    def add_new_tickets_to_send(self, ptr: CData, count: int) -> None:
         """Server, TLS 1.3: send `count` more session tickets (with the next
         send()). (s2n_connection_add_new_tickets_to_send)"""
         _resumption.add_new_tickets_to_send(ptr, count)
 
     @_reader
-    def get_tickets_sent(self, ptr) -> int:
+    def get_tickets_sent(self, ptr: CData) -> int:
         """Server: session tickets issued on this connection. (s2n_connection_get_tickets_sent)"""
         return _resumption.tickets_sent(ptr)
 
     @_exclusive
-    def set_server_keying_material_lifetime(self, ptr, seconds: int) -> None:
+    def set_server_keying_material_lifetime(self, ptr: CData, seconds: int) -> None:
         """Server, TLS 1.3: how long tickets issued here may chain resumptions
         from this handshake's keys (default a week).
         (s2n_connection_set_server_keying_material_lifetime)"""
         _resumption.set_server_keying_material_lifetime(ptr, seconds)
 
     @_reader
-    def get_session_ticket_lifetime_hint(self, ptr) -> Optional[int]:
+    def get_session_ticket_lifetime_hint(self, ptr: CData) -> Optional[int]:
         """Client: the lifetime (seconds) the server gave the last ticket it
         sent, None if none arrived. With TLS 1.3 prefer the session ticket
         callback's `lifetime` (one per ticket).
@@ -1058,32 +1070,32 @@ class Connection:
     # --- external PSKs (issue 14) ---
 
     @_exclusive
-    def append_psk(self, ptr, psk: "_psk.ExternalPsk") -> None:
+    def append_psk(self, ptr: CData, psk: "_psk.ExternalPsk") -> None:
         """Offer (client) or accept (server) this PSK; s2n-tls keeps a copy
         (s2n_connection_append_psk). A client offers its PSKs in order."""
         _psk.append(ptr, psk)
 
     @_exclusive
-    def set_psk_mode(self, ptr, mode: PskMode) -> None:
+    def set_psk_mode(self, ptr: CData, mode: PskMode) -> None:
         """Per-connection PSK mode (overrides the Config's)."""
         check(lib.s2n_connection_set_psk_mode(ptr, PskMode(mode)))
 
     @_reader
-    def get_negotiated_psk_identity(self, ptr) -> Optional[bytes]:
+    def get_negotiated_psk_identity(self, ptr: CData) -> Optional[bytes]:
         """The identity of the PSK the handshake used, or None."""
         return _psk.negotiated_identity(ptr)
 
     # --- early data (issue 14) ---
 
     @_exclusive
-    def set_server_max_early_data_size(self, ptr, size: int) -> None:
+    def set_server_max_early_data_size(self, ptr: CData, size: int) -> None:
         """Per-connection maximum of accepted early data (overrides the Config's)."""
         if not 0 <= int(size) < 1 << 32:
             raise ValueError("size must be in 0..2**32-1")
         check(lib.s2n_connection_set_server_max_early_data_size(ptr, int(size)))
 
     @_exclusive
-    def set_server_early_data_context(self, ptr, context: bytes) -> None:
+    def set_server_early_data_context(self, ptr: CData, context: bytes) -> None:
         """Server: bytes saved in the tickets this connection issues; the
         early data callback of a later connection sees them (e.g. what the
         early data may be used for)."""
@@ -1091,22 +1103,22 @@ class Connection:
         check(lib.s2n_connection_set_server_early_data_context(ptr, data, len(data)))
 
     @_reader
-    def get_early_data_status(self, ptr) -> EarlyDataStatus:
+    def get_early_data_status(self, ptr: CData) -> EarlyDataStatus:
         status = ffi.new("s2n_early_data_status_t *")
         check(lib.s2n_connection_get_early_data_status(ptr, status))
         return EarlyDataStatus(status[0])
 
     @_reader
-    def get_remaining_early_data_size(self, ptr) -> int:
+    def get_remaining_early_data_size(self, ptr: CData) -> int:
         size = ffi.new("uint32_t *")
         check(lib.s2n_connection_get_remaining_early_data_size(ptr, size))
-        return size[0]
+        return int(size[0])
 
     @_reader
-    def get_max_early_data_size(self, ptr) -> int:
+    def get_max_early_data_size(self, ptr: CData) -> int:
         size = ffi.new("uint32_t *")
         check(lib.s2n_connection_get_max_early_data_size(ptr, size))
-        return size[0]
+        return int(size[0])
 
     def send_early_data(self, data: Buffer) -> int:
         """Client: start the handshake sending `data` as early data (resuming
@@ -1124,7 +1136,7 @@ class Connection:
         n = self._early_data(lib.py_recv_early_data, buf, "recv_early_data")[0]
         return bytes(buf[:n])
 
-    def _early_data(self, call, data: Any, what: str, nb: bool = False) -> Tuple[int, int]:
+    def _early_data(self, call: Callable[..., int], data: Any, what: str, nb: bool = False) -> Tuple[int, int]:
         """(bytes moved, 0 once the early data phase is over, else the
         Blocked direction); raises BlockedError when nothing moved, unless `nb`."""
         if self._send.owner == _get_ident() or self._recv.owner == _get_ident():
@@ -1156,6 +1168,9 @@ class Connection:
     _asyncio = False  # driven by s2n.asyncio (which awaits what a callback returns)
 
     _app_event: Optional[threading.Event] = None  # set when an application decision lands
+    # set by s2n.ssl on its connections (declared for the type checkers only)
+    _ssl_owner: Any
+    _ssl_session: Optional[bytes]
 
     def _app_wait(self, seconds: float) -> None:
         """For TLSSocket: sleep up to `seconds` while the handshake waits on
@@ -1181,7 +1196,7 @@ class Connection:
     # --- s2ntools (issue 16) ---
 
     @_reader
-    def get_selected_signature_algorithm(self, ptr) -> Tuple["SignatureAlgorithm", "HashAlgorithm"]:
+    def get_selected_signature_algorithm(self, ptr: CData) -> Tuple["SignatureAlgorithm", "HashAlgorithm"]:
         """(signature, hash) of the server's handshake signature; (ANONYMOUS,
         NONE) without one (PSK, resumption). s2n_connection_get_selected_signature_algorithm
         and s2n_connection_get_selected_digest_algorithm."""
@@ -1189,7 +1204,7 @@ class Connection:
         return _s2ntools.server_signature(ptr)
 
     @_reader
-    def get_selected_client_cert_signature_algorithm(self, ptr) -> Tuple["SignatureAlgorithm", "HashAlgorithm"]:
+    def get_selected_client_cert_signature_algorithm(self, ptr: CData) -> Tuple["SignatureAlgorithm", "HashAlgorithm"]:
         """(signature, hash) of the client certificate's signature; (ANONYMOUS,
         NONE) without client authentication. s2n_connection_get_selected_client_cert_signature_algorithm
         and s2n_connection_get_selected_client_cert_digest_algorithm."""
@@ -1197,14 +1212,14 @@ class Connection:
         return _s2ntools.client_signature(ptr)
 
     @_reader
-    def get_client_hello_version(self, ptr) -> int:
+    def get_client_hello_version(self, ptr: CData) -> int:
         """The version the ClientHello claimed (legacy_version: TLS 1.2 at
         most; 20 for an SSLv2 ClientHello). s2n_connection_get_client_hello_version."""
         from . import _s2ntools
         return _s2ntools.client_hello_version(ptr)
 
     @_reader
-    def get_session_id_length(self, ptr) -> int:
+    def get_session_id_length(self, ptr: CData) -> int:
         """Length of the session ID (0: none). s2n_connection_get_session_id_length."""
         from . import _s2ntools
         return _s2ntools.session_id_length(ptr)
@@ -1227,7 +1242,7 @@ def _freed() -> UsageError:
     return usage("the connection has been freed", "S2N_PY_ERR_FREED")
 
 
-def _readable(data: Any, what: str):
+def _readable(data: Any, what: str) -> CData:
     """A cffi view of any bytes-like object (released by the caller)."""
     try:
         return ffi.from_buffer(data)

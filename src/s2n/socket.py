@@ -14,9 +14,10 @@ import errno
 import io
 import select
 import socket as _socket
+import sys
 import threading
 import time
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, TypeVar, Union, overload
 
 from . import _hostname, _io
 from ._enums import Blocked, EarlyDataStatus, Mode
@@ -26,11 +27,14 @@ from .config import Config
 from .connection import Connection
 
 # socket.timeout is TimeoutError from 3.10 on; make 3.9's catchable as both.
-if issubclass(_socket.timeout, TimeoutError):
+if sys.version_info >= (3, 10):  # issubclass(_socket.timeout, TimeoutError)
     _Timeout = _socket.timeout
 else:  # pragma: no cover - Python 3.9
-    class _Timeout(_socket.timeout, TimeoutError):  # type: ignore[no-redef]
+    class _Timeout(_socket.timeout, TimeoutError):
         pass
+
+_T = TypeVar("_T")
+_BinaryMode = Literal["b", "rb", "br", "wb", "bw", "rwb", "rbw", "wrb", "wbr", "brw", "bwr"]
 
 # The socket's own methods, unbound: a socket subclass (s2n.ssl.SSLSocket)
 # hands itself over and overrides these with their TLS meanings.
@@ -154,7 +158,7 @@ class TLSSocket:
         # direction locks, which a reader or writer may hold for long once
         # the handshake is done.
         self._hs_lock = threading.Lock()
-        self._polls: dict = {}
+        self._polls: Dict[int, "select.poll"] = {}
         self._handshake_done = False
         self._handshake_started = False
         self._closed = False
@@ -175,12 +179,12 @@ class TLSSocket:
 
     # waiting
 
-    def _runner(self, closing: bool = False):
+    def _runner(self, closing: bool = False) -> Callable[[_io.Step], None]:
         """A wait function for `_io.run_sync` with one deadline for the whole call."""
         timeout = self._timeout
         deadline = None if timeout is None else time.monotonic() + timeout
 
-        def wait(step) -> None:
+        def wait(step: _io.Step) -> None:
             if isinstance(step, _io.Sleep):
                 delay = float(step)
                 if deadline is not None:
@@ -210,7 +214,7 @@ class TLSSocket:
 
         return wait
 
-    def _run(self, steps, closing: bool = False):
+    def _run(self, steps: _io.Steps[_T], closing: bool = False) -> _T:
         return _io.run_sync(steps, self._runner(closing))
 
     def _take(self, lock: threading.Lock) -> bool:
@@ -265,8 +269,8 @@ class TLSSocket:
         return None if timeout is None else time.monotonic() + timeout
 
 
-    def _retry(self, call, args: tuple, blocked: int, deadline: Optional[float],
-               reading: bool = False):
+    def _retry(self, call: Callable[..., Any], args: Tuple[Any, ...], blocked: int,
+               deadline: Optional[float], reading: bool = False) -> Any:
         """Call `call(*args, nb=True, fd, wait_ms)` until it gives a result:
         an int >= 0 or bytes. `blocked`: what the first attempt reported;
         `deadline`: taken before it.
@@ -343,7 +347,8 @@ class TLSSocket:
                 try:
                     deadline = self._deadline()
                     early = self._send_early_data(deadline) if self._early_data else 0
-                    if self.server_side and getattr(conn.config, "_max_early_data", 0):
+                    max_early: int = getattr(conn.config, "_max_early_data", 0)
+                    if self.server_side and max_early:
                         self._early_in = self._recv_early_data(deadline)
                     blocked = conn._negotiate(True, self._fd, self._wwait)
                     if blocked:
@@ -374,6 +379,7 @@ class TLSSocket:
     def _send_early_data(self, deadline: Optional[float]) -> int:
         """Send what early data the session allows; returns the bytes sent."""
         conn, data, sent = self.connection, self._early_data, 0
+        assert data is not None  # called only with early data to send
         while True:
             moved, blocked = conn._early_data(lib.py_send_early_data, memoryview(data)[sent:],
                                               "send_early_data", nb=True)
@@ -414,6 +420,7 @@ class TLSSocket:
         """The retry rule: early data the server did not take goes again as
         normal data, so the application's first bytes arrive exactly once."""
         data, self._early_data = self._early_data, None
+        assert data is not None  # called only after early data was sent
         if self.connection.get_early_data_status() != EarlyDataStatus.END:
             sent = 0  # rejected or never offered: none of it was received
         rest = memoryview(data)[sent:]
@@ -438,7 +445,8 @@ class TLSSocket:
             n = conn._send_data(data, True, self._fd, self._wwait)
             if n >= 0:
                 return n
-            return self._retry(conn._send_data, (data,), -n, deadline)  # type: ignore[no-any-return]
+            taken: int = self._retry(conn._send_data, (data,), -n, deadline)
+            return taken
         finally:
             lock.release()
             if self._closed:
@@ -488,10 +496,10 @@ class TLSSocket:
             timeout = self._timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             data = conn._recv_data(bufsize, True, self._fd, self._rwait)
-            if type(data) is not int:
-                return data  # type: ignore[return-value]
-            return self._retry(conn._recv_data, (bufsize,), -data, deadline,  # type: ignore[no-any-return]
-                               reading=True)  # type: ignore[no-any-return]
+            if not isinstance(data, int):
+                return data
+            got: bytes = self._retry(conn._recv_data, (bufsize,), -data, deadline, reading=True)
+            return got
         except ClosedError:
             if self._closed:  # shut down under this call by close() in another thread
                 raise _closed_error("closed by another thread") from None
@@ -518,8 +526,8 @@ class TLSSocket:
             n = conn._recv_data_into(buffer, nbytes, True, self._fd, self._rwait)
             if n >= 0:
                 return n
-            return self._retry(conn._recv_data_into, (buffer, nbytes), -n,  # type: ignore[no-any-return]
-                               deadline, reading=True)
+            got: int = self._retry(conn._recv_data_into, (buffer, nbytes), -n, deadline, reading=True)
+            return got
         except ClosedError:
             if self._closed:
                 raise _closed_error("closed by another thread") from None
@@ -536,9 +544,37 @@ class TLSSocket:
         except S2NError:
             return 0  # freed by a concurrent close()
 
+    @overload
+    def makefile(self, mode: _BinaryMode, buffering: Literal[0], *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.RawIOBase: ...
+    @overload
+    def makefile(self, mode: Literal["rwb", "rbw", "wrb", "wbr", "brw", "bwr"],
+                 buffering: Optional[Literal[-1, 1]] = None, *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.BufferedRWPair: ...
+    @overload
+    def makefile(self, mode: Literal["rb", "br"], buffering: Optional[Literal[-1, 1]] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.BufferedReader: ...
+    @overload
+    def makefile(self, mode: Literal["wb", "bw"], buffering: Optional[Literal[-1, 1]] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.BufferedWriter: ...
+    @overload
+    def makefile(self, mode: Literal["r", "w", "rw", "wr"] = "r", buffering: Optional[int] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> io.TextIOWrapper: ...
+    @overload
+    def makefile(self, mode: _BinaryMode, buffering: int,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> Union[io.RawIOBase, io.BufferedIOBase]: ...
+    @overload
+    def makefile(self, mode: str, buffering: Optional[int] = None,
+                 *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> Union[io.RawIOBase, io.BufferedIOBase, io.TextIOWrapper]: ...
+
     def makefile(self, mode: str = "r", buffering: Optional[int] = None, *,
                  encoding: Optional[str] = None, errors: Optional[str] = None,
-                 newline: Optional[str] = None) -> Any:
+                 newline: Optional[str] = None) -> Union[io.RawIOBase, io.BufferedIOBase, io.TextIOWrapper]:
         """A file object over the TLS stream, as socket.makefile()."""
         if not set(mode) <= {"r", "w", "b"}:
             raise ValueError(f"invalid mode {mode!r} (only r, w, b)")
@@ -555,15 +591,17 @@ class TLSSocket:
                 raise ValueError("unbuffered streams must be binary")
             return raw
         if reading and writing:
-            buffered: Any = io.BufferedRWPair(raw, raw, buffering)
+            buffered: Union[io.BufferedRWPair, io.BufferedReader, io.BufferedWriter] = \
+                io.BufferedRWPair(raw, raw, buffering)
         elif reading:
             buffered = io.BufferedReader(raw, buffering)
         else:
             buffered = io.BufferedWriter(raw, buffering)
         if binary:
             return buffered
-        text = io.TextIOWrapper(buffered, encoding, errors, newline)
-        text.mode = mode
+        # (typeshed wants a .name on the buffer, which BufferedRWPair lacks: socket.makefile does this too)
+        text: io.TextIOWrapper = io.TextIOWrapper(buffered, encoding, errors, newline)  # type: ignore[arg-type]
+        text.mode = mode  # type: ignore[misc]  # read-only in typeshed, settable (as socket.makefile does)
         return text
 
     def settimeout(self, value: Optional[float]) -> None:
@@ -683,7 +721,7 @@ class TLSSocket:
 
     # connection information, named as in ssl.SSLSocket
 
-    def _info(self, fn):
+    def _info(self, fn: Callable[[Connection], _T]) -> Optional[_T]:
         if not self._handshake_done or self._closed:
             return None
         try:
@@ -742,9 +780,9 @@ class _TLSIO(io.RawIOBase):
     def writable(self) -> bool:
         return self._writing
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: Any) -> int:
         return self._tls.recv_into(b)
 
-    def write(self, b) -> int:
+    def write(self, b: Any) -> int:
         return self._tls.send(b)
 

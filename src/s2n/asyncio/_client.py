@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Optional
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from .. import _hostname
 from .._enums import Mode
@@ -13,7 +13,11 @@ from ._transport import (_DEFAULT_LIMIT, _HANDSHAKE_TIMEOUT, _SHUTDOWN_TIMEOUT, 
                          _new_connection, _set_nodelay, _timeouts)
 
 
-def _numeric_address(host, port, family: int, proto: int):
+# getaddrinfo's entries: (family, type, proto, canonname, sockaddr)
+_AddrInfo = Tuple[int, int, int, str, Tuple[Any, ...]]
+
+
+def _numeric_address(host: Any, port: Any, family: int, proto: int) -> Optional[Sequence[_AddrInfo]]:
     """getaddrinfo's answer for an IP literal and a numeric port, without the
     executor thread loop.getaddrinfo uses (as asyncio's own _ipaddr_info)."""
     if not isinstance(host, str) or not isinstance(port, int) or proto not in (0, socket.IPPROTO_TCP):
@@ -27,13 +31,14 @@ def _numeric_address(host, port, family: int, proto: int):
             continue
         if af == socket.AF_INET6 and "%" in host:
             return None  # scoped address: let getaddrinfo resolve the scope id
-        address = (host, port) if af == socket.AF_INET else (host, port, 0, 0)
+        address: Tuple[Any, ...] = (host, port) if af == socket.AF_INET else (host, port, 0, 0)
         return [(af, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)]
     return None
 
 
-async def _resolve(loop, host, port, *, family, proto, flags):
-    infos = _numeric_address(host, port, family, proto)
+async def _resolve(loop: asyncio.AbstractEventLoop, host: Any, port: Any, *, family: int, proto: int,
+                   flags: int) -> Sequence[_AddrInfo]:
+    infos: Optional[Sequence[_AddrInfo]] = _numeric_address(host, port, family, proto)
     if infos is None:
         infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM,
                                        proto=proto, flags=flags)
@@ -42,12 +47,13 @@ async def _resolve(loop, host, port, *, family, proto, flags):
     return infos
 
 
-async def _connect(loop, host, port, *, family, proto, flags, local_addr) -> socket.socket:
+async def _connect(loop: asyncio.AbstractEventLoop, host: Any, port: Any, *, family: int, proto: int,
+                   flags: int, local_addr: Optional[Tuple[str, int]]) -> socket.socket:
     infos = await _resolve(loop, host, port, family=family, proto=proto, flags=flags)
     local_infos = None
     if local_addr is not None:
         local_infos = await _resolve(loop, *local_addr, family=family, proto=proto, flags=flags)
-    errors = []
+    errors: List[OSError] = []
     for fam, type_, proto_, _, address in infos:
         sock = socket.socket(fam, type_, proto_)
         try:
@@ -80,13 +86,15 @@ async def _connect(loop, host, port, *, family, proto, flags, local_addr) -> soc
     raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
 
 
-async def open_connection(host=None, port=None, *, config: Config, server_hostname: Optional[str] = None,
+async def open_connection(host: Optional[str] = None, port: Union[int, str, None] = None, *,
+                          config: Config, server_hostname: Optional[str] = None,
                           limit: int = _DEFAULT_LIMIT, family: int = 0, proto: int = 0,
-                          flags: int = 0, sock: Optional[socket.socket] = None, local_addr=None,
+                          flags: int = 0, sock: Optional[socket.socket] = None,
+                          local_addr: Optional[Tuple[str, int]] = None,
                           handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                           shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
                           session: Optional[bytes] = None, early_data: Optional[bytes] = None,
-                          **kwargs):
+                          **kwargs: Any) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect, run the TLS handshake, return (StreamReader, StreamWriter).
 
     As `asyncio.open_connection(host, port, ssl=...)`, with `config` (an

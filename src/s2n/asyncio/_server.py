@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from typing import Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from .._enums import ClientHelloCbMode, Mode
 from ..config import Config
@@ -14,36 +14,44 @@ from ..connection import Connection
 from ._transport import (_DEFAULT_LIMIT, _HANDSHAKE_TIMEOUT, _SHUTDOWN_TIMEOUT, S2NTransport,
                          _new_connection, _set_nodelay, _timeouts, _TransportSocket, logger)
 
+if TYPE_CHECKING:
+    from asyncio.trsock import TransportSocket
+
+# asyncio.start_server's client_connected_cb: a function or a coroutine function
+ClientConnectedCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Optional[Awaitable[None]]]
+
 
 class Server(asyncio.AbstractServer):
     """What `start_server` returns: as `asyncio.Server`."""
 
-    def __init__(self, loop, sockets, protocol_factory, config: Config, backlog: int,
-                 handshake_timeout, shutdown_timeout, client_hello_cb=None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sockets: List[socket.socket],
+                 protocol_factory: Callable[[], asyncio.BaseProtocol], config: Config, backlog: int,
+                 handshake_timeout: Optional[float], shutdown_timeout: Optional[float],
+                 client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None) -> None:
         self._loop = loop
         self._client_hello_cb = client_hello_cb
-        self._sockets: Optional[list] = sockets
+        self._sockets: Optional[List[socket.socket]] = sockets
         self._protocol_factory = protocol_factory
         self._config = config
         self._backlog = backlog
         self._handshake_timeout = handshake_timeout
         self._shutdown_timeout = shutdown_timeout
         self._serving = False
-        self._serving_forever_fut: Optional[asyncio.Future] = None
-        self._transports: set = set()
-        self._waiters: Optional[list] = []
+        self._serving_forever_fut: Optional["asyncio.Future[None]"] = None
+        self._transports: Set[S2NTransport] = set()
+        self._waiters: Optional[List["asyncio.Future[None]"]] = []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sockets={self.sockets!r}>"
 
-    def get_loop(self):
+    def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
     def is_serving(self) -> bool:
         return self._serving
 
     @property
-    def sockets(self) -> tuple:
+    def sockets(self) -> Tuple[Union[TransportSocket, socket.socket], ...]:
         if self._sockets is None:
             return ()
         if _TransportSocket is None:  # pragma: no cover
@@ -160,8 +168,9 @@ class Server(asyncio.AbstractServer):
             self._serving_forever_fut = None
 
 
-def _listening_sockets(infos, reuse_address, reuse_port) -> list:
-    sockets = []
+def _listening_sockets(infos: Iterable[Sequence[Any]], reuse_address: Optional[bool],
+                       reuse_port: Optional[bool]) -> List[socket.socket]:
+    sockets: List[socket.socket] = []
     try:
         for af, type_, proto, _, address in infos:
             try:
@@ -193,7 +202,7 @@ def _decide_later(conn: Connection) -> None:
     undecided, so s2n-tls reports BLOCKED on application input."""
 
 
-def _async_client_hello(config: Config, cb) -> None:
+def _async_client_hello(config: Config, cb: Optional[Callable[[Connection], Awaitable[None]]]) -> None:
     if cb is None:
         return
     if not callable(cb):
@@ -209,7 +218,9 @@ def _async_client_hello(config: Config, cb) -> None:
                          "install it with mode=ClientHelloCbMode.NONBLOCKING (it runs first)")
 
 
-async def start_server(client_connected_cb, host=None, port=None, *, config: Config,
+async def start_server(client_connected_cb: ClientConnectedCallback,
+                       host: Union[str, Sequence[str], None] = None, port: Union[int, str, None] = None, *,
+                       config: Config,
                        limit: int = _DEFAULT_LIMIT, family: int = socket.AF_UNSPEC,
                        flags: int = socket.AI_PASSIVE, sock: Optional[socket.socket] = None,
                        backlog: int = 100, reuse_address: Optional[bool] = None,
@@ -217,7 +228,7 @@ async def start_server(client_connected_cb, host=None, port=None, *, config: Con
                        handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                        shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
                        client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None,
-                       **kwargs) -> Server:
+                       **kwargs: Any) -> Server:
     """Listen; for each connection whose TLS handshake succeeds, call
     `client_connected_cb(reader, writer)` (a coroutine function is run as a
     task). As `asyncio.start_server(..., ssl=...)`, with `config` in place
@@ -236,7 +247,7 @@ async def start_server(client_connected_cb, host=None, port=None, *, config: Con
     handshake_timeout, shutdown_timeout = _timeouts(kwargs, handshake_timeout, shutdown_timeout)
     loop = asyncio.get_running_loop()
 
-    def factory():
+    def factory() -> asyncio.StreamReaderProtocol:
         reader = asyncio.StreamReader(limit=limit, loop=loop)
         return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
 
@@ -247,12 +258,13 @@ async def start_server(client_connected_cb, host=None, port=None, *, config: Con
             reuse_address = hasattr(socket, "SO_REUSEADDR")
         if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
             raise ValueError("reuse_port not supported by socket module")
+        hosts: List[Optional[str]]
         if host == "":
             hosts = [None]
         elif isinstance(host, str) or not hasattr(host, "__iter__"):
             hosts = [host]
         else:
-            hosts = list(host)
+            hosts = list(cast(Sequence[str], host))  # (None has no __iter__: not here)
         infos = []
         for h in hosts:
             got = await loop.getaddrinfo(h, port, family=family, type=socket.SOCK_STREAM,

@@ -10,9 +10,10 @@ import enum
 import ipaddress
 import logging
 import socket
+import sys
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 from .. import _hostname, _io
 from .._enums import Blocked, Mode, ProtocolVersion
@@ -21,18 +22,23 @@ from ..config import Config
 from ..connection import Connection
 
 if TYPE_CHECKING:  # pragma: no cover
+    from asyncio.trsock import TransportSocket
+
     from ._server import Server
 
+_ioctl: Optional[Callable[..., Any]]
+_FIONREAD: Optional[int]
 try:
     from fcntl import ioctl as _ioctl
     from termios import FIONREAD as _FIONREAD
 except ImportError:  # pragma: no cover - not POSIX
-    _ioctl = _FIONREAD = None  # type: ignore[assignment]
+    _ioctl = _FIONREAD = None
 
+_TransportSocket: Optional[Type[TransportSocket]]
 try:  # asyncio wraps the sockets it hands out, so that they are not misused
     from asyncio.trsock import TransportSocket as _TransportSocket
 except ImportError:  # pragma: no cover
-    _TransportSocket = None  # type: ignore[assignment,misc]
+    _TransportSocket = None
 
 
 logger = logging.getLogger("s2n.asyncio")
@@ -51,13 +57,14 @@ _W = Blocked.ON_WRITE
 _A = Blocked.ON_APPLICATION_INPUT  # a callback (client hello, pkey, validation) has not decided yet
 _Sleep = _io.Sleep
 
-if asyncio.TimeoutError is TimeoutError:  # 3.11+
-    _TimeoutBases: tuple = (TimeoutError,)
+if sys.version_info >= (3, 11):  # asyncio.TimeoutError is TimeoutError
+    _TimeoutBase = TimeoutError
 else:  # pragma: no cover - 3.9, 3.10
-    _TimeoutBases = (TimeoutError, asyncio.TimeoutError)
+    class _TimeoutBase(TimeoutError, asyncio.TimeoutError):
+        pass
 
 
-class HandshakeTimeout(*_TimeoutBases):  # type: ignore[misc]
+class HandshakeTimeout(_TimeoutBase):
     """The TLS handshake did not finish within `handshake_timeout` (a TimeoutError)."""
 
 
@@ -76,7 +83,7 @@ def _read_buffer() -> bytearray:
 _StreamReaderProtocol = asyncio.StreamReaderProtocol
 
 
-def _readable_bytes(fd: int, arg: array.array) -> int:
+def _readable_bytes(fd: int, arg: "array.array[int]") -> int:
     """Bytes the kernel holds for fd (FIONREAD into arg, an array("i") of one
     owned by the caller's thread); 1 when unknown, so that the caller tries recv.
     Asking costs far less than a recv that ends in BlockedError."""
@@ -86,7 +93,7 @@ def _readable_bytes(fd: int, arg: array.array) -> int:
         _ioctl(fd, _FIONREAD, arg, True)
     except OSError:
         return 1
-    return arg[0]
+    return int(arg[0])
 
 
 def _set_nodelay(sock: socket.socket) -> None:
@@ -102,12 +109,12 @@ class _Op:
 
     __slots__ = ("gen", "on_done", "wait", "timer", "cancelled", "polls")
 
-    def __init__(self, gen, on_done: Callable[[Any], None]) -> None:
+    def __init__(self, gen: _io.Steps[Any], on_done: Callable[[Any], None]) -> None:
         self.polls = 0  # checks for an application decision made elsewhere
         self.gen = gen
         self.on_done = on_done
         self.wait: Any = None  # None, Blocked.ON_READ/ON_WRITE, or a TimerHandle
-        self.timer = None
+        self.timer: Union[asyncio.TimerHandle, "asyncio.Future[Any]", None] = None
         self.cancelled = False
 
 
@@ -156,12 +163,14 @@ class S2NTransport(asyncio.Transport):
     asked or sent), about the fd's registration, or captured information.
     """
 
+    _extra: Dict[str, Any]  # asyncio.BaseTransport's, from __init__(extra)
+
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, conn: Connection,
                  protocol_factory: Callable[[], asyncio.BaseProtocol], *,
-                 waiter: Optional[asyncio.Future] = None, server: Optional["Server"] = None,
+                 waiter: Optional["asyncio.Future[None]"] = None, server: Optional["Server"] = None,
                  handshake_timeout: Optional[float] = _HANDSHAKE_TIMEOUT,
                  shutdown_timeout: Optional[float] = _SHUTDOWN_TIMEOUT,
-                 extra: Optional[dict] = None, expected_ip: Optional[bytes] = None,
+                 extra: Optional[Dict[str, Any]] = None, expected_ip: Optional[bytes] = None,
                  client_hello_cb: Optional[Callable[[Connection], Awaitable[None]]] = None,
                  early_data: Optional[bytes] = None) -> None:
         super().__init__(extra)
@@ -192,7 +201,7 @@ class S2NTransport(asyncio.Transport):
         self._paused = False  # pause_reading(): the protocol asked for no data
         self._eof = False  # the peer's close_notify (or ragged EOF) arrived
         # writing
-        self._wq: collections.deque = collections.deque()
+        self._wq: Deque[Union[bytes, bytearray, memoryview]] = collections.deque()
         self._wsize = 0
         self._high = _HIGH_WATER
         self._low = _HIGH_WATER // 4
@@ -204,8 +213,8 @@ class S2NTransport(asyncio.Transport):
         self._eof_sent = False  # close_notify went out (or can no longer)
         self._tls13 = False  # negotiated TLS 1.3 (captured after the handshake)
         # timers
-        self._handshake_timer = None
-        self._shutdown_timer = None
+        self._handshake_timer: Optional[asyncio.TimerHandle] = None
+        self._shutdown_timer: Optional[asyncio.TimerHandle] = None
 
         extra = self._extra
         extra["socket"] = _TransportSocket(sock) if _TransportSocket else sock
@@ -224,9 +233,10 @@ class S2NTransport(asyncio.Transport):
                                                     handshake_timeout)
         # a client's first bytes, sent as 0-RTT early data when the session allows
         self._early_data = early_data
+        steps: _io.Steps[Any]
         if early_data:
             steps = _io.early_data_then_handshake(conn, early_data)
-        elif conn.mode == Mode.SERVER and getattr(conn.config, "_max_early_data", 0):
+        elif conn.mode == Mode.SERVER and _max_early_data(conn.config):
             steps = _io.early_data_received_then_handshake(conn)
         else:
             steps = _io.handshake(conn)
@@ -362,11 +372,12 @@ class S2NTransport(asyncio.Transport):
         handshake_timeout."""
         conn = self._conn
         pending = conn._take_app_awaitable()
+        hello_cb = self._client_hello_cb
         if pending is not None:
             awaitable, finish = pending
             self._start_app_task(op, lambda: awaitable, finish, "async pkey callback")
-        elif self._client_hello_cb is not None and conn._hello is not None and conn._hello.waiting:
-            self._start_app_task(op, lambda: self._client_hello_cb(conn), conn.client_hello_cb_done,
+        elif hello_cb is not None and conn._hello is not None and conn._hello.waiting:
+            self._start_app_task(op, lambda: hello_cb(conn), conn.client_hello_cb_done,
                                  "client hello callback")
         else:
             pause = min(0.05, 0.001 * 2 ** min(op.polls, 6))
@@ -490,7 +501,7 @@ class S2NTransport(asyncio.Transport):
         self._rop = op = _Op(self._reading(), self._on_reading_done)
         self._run(op)
 
-    def _reading(self):
+    def _reading(self) -> _io.Steps[bool]:
         """The read loop, a step generator: recv until s2n-tls reports
         BLOCKED (a negative number from the nb path: no exception, and with
         recv buffering no syscall until its buffer is empty), batching the
@@ -498,7 +509,9 @@ class S2NTransport(asyncio.Transport):
         on close. Returns True at EOF."""
         conn = self._conn
         recv = conn._recv_data_into
-        fd = self._sock.fileno()
+        sock = self._sock
+        assert sock is not None  # reading runs only while OPEN
+        fd = sock.fileno()
         blocked_as = _io._B
         buf = _read_buffer()  # shared: everything in it is delivered before any yield
         view = memoryview(buf)
@@ -540,7 +553,7 @@ class S2NTransport(asyncio.Transport):
         protocol = self._protocol
         if type(protocol) is _StreamReaderProtocol:
             # it copies into its StreamReader's buffer at once: no bytes object needed
-            protocol.data_received(view[:n])
+            protocol.data_received(view[:n])  # type: ignore[arg-type]  # typeshed says bytes; any buffer does
         else:
             protocol.data_received(bytes(view[:n]))  # type: ignore[union-attr]
 
@@ -589,7 +602,7 @@ class S2NTransport(asyncio.Transport):
 
     # writing
 
-    def write(self, data) -> None:
+    def write(self, data: Union[bytes, bytearray, memoryview]) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if self._eof_requested:
@@ -639,14 +652,14 @@ class S2NTransport(asyncio.Transport):
             self._start_writing()
         self._maybe_pause_protocol()
 
-    def writelines(self, list_of_data) -> None:
+    def writelines(self, list_of_data: Iterable[Union[bytes, bytearray, memoryview]]) -> None:
         self.write(b"".join(list_of_data))
 
     def _start_writing(self) -> None:
         self._wop = op = _Op(self._writing(), self._on_writing_done)
         self._run(op)
 
-    def _writing(self, blocked: Optional[Blocked] = None):
+    def _writing(self, blocked: Optional[Blocked] = None) -> _io.Steps[None]:
         """The write loop, a step generator: send the queue (after a partial
         send, only the rest: `_io.send`), then close_notify if asked.
         `blocked`: what the first send, made by write(), reported; q[0] is
@@ -677,7 +690,7 @@ class S2NTransport(asyncio.Transport):
 
     def _join_queued(self) -> bytes:
         q = self._wq
-        parts = []
+        parts: List[Union[bytes, bytearray, memoryview]] = []
         size = 0
         while q and (not parts or size + len(q[0]) <= _JOIN_LIMIT):
             part = q.popleft()
@@ -724,7 +737,7 @@ class S2NTransport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         return self._wsize
 
-    def get_write_buffer_limits(self):
+    def get_write_buffer_limits(self) -> Tuple[int, int]:
         return (self._low, self._high)
 
     def set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
@@ -834,7 +847,8 @@ class S2NTransport(asyncio.Transport):
 
     def _call_connection_lost(self, exc: Optional[BaseException]) -> None:
         try:
-            self._protocol.connection_lost(exc)  # type: ignore[union-attr]
+            # (a BaseException too, as asyncio's own transports pass: typeshed says Exception)
+            self._protocol.connection_lost(exc)  # type: ignore[union-attr,arg-type]
         finally:
             self._protocol = None
             self._protocol_factory = None  # type: ignore[assignment]
@@ -872,7 +886,7 @@ class S2NTransport(asyncio.Transport):
         if lost:
             self._loop.call_soon(self._call_connection_lost, exc)
 
-    def __del__(self, _warn=warnings.warn) -> None:
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         sock = getattr(self, "_sock", None)
         if sock is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
@@ -887,7 +901,7 @@ class S2NTransport(asyncio.Transport):
         self._protocol = protocol
 
 
-def _discard_input(sock: socket.socket, arg: array.array, limit: int = 1 << 20) -> None:
+def _discard_input(sock: socket.socket, arg: "array.array[int]", limit: int = 1 << 20) -> None:
     """Read what the peer sent that nobody will read: closing a TCP socket
     with unread input sends RST instead of FIN, and RST can destroy our own
     last bytes (the close_notify) before the peer reads them."""
@@ -899,6 +913,12 @@ def _discard_input(sock: socket.socket, arg: array.array, limit: int = 1 << 20) 
             limit -= len(data)
     except OSError:
         pass
+
+
+def _max_early_data(config: Optional[Config]) -> int:
+    """What a server's Config lets a client send early (0: none)."""
+    size: int = getattr(config, "_max_early_data", 0)
+    return size
 
 
 def _new_connection(mode: Mode, config: Config, sock: socket.socket,
@@ -913,7 +933,8 @@ def _new_connection(mode: Mode, config: Config, sock: socket.socket,
     return conn
 
 
-def _timeouts(kwargs: dict, handshake_timeout, shutdown_timeout):
+def _timeouts(kwargs: Dict[str, Any], handshake_timeout: Optional[float],
+              shutdown_timeout: Optional[float]) -> Tuple[Optional[float], Optional[float]]:
     """Accept asyncio's ssl_* names too."""
     if "ssl_handshake_timeout" in kwargs:
         handshake_timeout = kwargs.pop("ssl_handshake_timeout")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence
 
 from ._args import integer, port, seconds
 
@@ -12,11 +12,12 @@ from ._args import integer, port, seconds
 class _Version(argparse.Action):
     """--version, importing s2n (the compiled module) only when asked."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kw) -> None:
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
         super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0,
                          help="print the package, s2n-tls and libcrypto versions")
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
         import s2n
 
         info = s2n.version_info()
@@ -103,7 +104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv and argv[0] in ("s2nc", "s2nd"):  # issue 16: s2n-tls's own tools, their own flags
         from importlib import import_module
 
-        return import_module(f".{argv[0]}", __name__).main(argv[1:])
+        rc: int = import_module(f".{argv[0]}", __name__).main(argv[1:])
+        return rc
     args = _parser().parse_args(argv)
     if args.command == "client":
         from .client import run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import sys
 
@@ -66,7 +67,7 @@ def handshake_reason(exc: BaseException, conn: s2n.Connection) -> str:
     return reason(exc)
 
 
-def tune(conn: s2n.Connection, args) -> None:
+def tune(conn: s2n.Connection, args: argparse.Namespace) -> None:
     if args.prefer_low_latency:
         conn.prefer_low_latency()
     elif args.prefer_throughput:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
+from typing import Optional
 
 import s2n
 
@@ -53,7 +55,7 @@ def _add_pair(cfg: s2n.Config, cert: str, key: str) -> None:
         raise ConfigError(f"--cert {cert}, --key {key}: {why}") from None
 
 
-def _trust(cfg: s2n.Config, ca_file, ca_dir) -> None:
+def _trust(cfg: s2n.Config, ca_file: Optional[str], ca_dir: Optional[str]) -> None:
     if ca_file and not _CERT.search(_read("--ca-file", ca_file)):
         raise ConfigError(f"--ca-file {ca_file}: no PEM certificate found")
     if ca_dir and not os.path.isdir(ca_dir):
@@ -67,7 +69,7 @@ def _trust(cfg: s2n.Config, ca_file, ca_dir) -> None:
         raise ConfigError(f"{where}: cannot load the CA certificates ({why})") from None
 
 
-def build_config(args, server: bool) -> s2n.Config:
+def build_config(args: argparse.Namespace, server: bool) -> s2n.Config:
     cfg = s2n.Config()
     if args.ciphers:
         try:
@@ -118,7 +120,7 @@ def _key_log(cfg: s2n.Config) -> None:
         raise ConfigError(f"{ENV}={os.environ.get(ENV)}: {e.strerror or e}") from None
 
 
-def config_or_none(args, server: bool):
+def config_or_none(args: argparse.Namespace, server: bool) -> Optional[s2n.Config]:
     """build_config, with any failure told to the user in one line (None then)."""
     from ._common import err, reason
 

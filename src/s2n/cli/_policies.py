@@ -7,6 +7,8 @@ s2n-tls accepts every name here). Any other name that s2n-tls knows works too.
 
 from __future__ import annotations
 
+import argparse
+
 POLICIES = (
     ("default", "TLS 1.2-1.3", "s2n-tls's default (= 20251014): post-quantum hybrid key exchange"),
     ("default_tls13", "TLS 1.2-1.3", "= 20240503: no post-quantum key exchange"),
@@ -33,7 +35,7 @@ POLICIES = (
 )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     for name, versions, note in POLICIES:
         print(f"{name:<34} {versions:<14} {note}")
     return 0

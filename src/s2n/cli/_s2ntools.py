@@ -11,9 +11,11 @@ import os
 import select
 import socket
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import s2n
+
+_O = TypeVar("_O")  # a tool's parsed options
 
 BUFSIZE = 10240
 
@@ -46,7 +48,8 @@ def err(text: str) -> None:
 # --- options --------------------------------------------------------------
 
 def parse(prog: str, argv: Sequence[str], short: str, longs: Sequence[str],
-          optional_arg: Dict[str, Tuple[str, str]], usage: Callable[[], str]) -> Tuple[list, List[str]]:
+          optional_arg: Dict[str, Tuple[str, str]], usage: Callable[[], str]
+          ) -> Tuple[List[Tuple[str, str]], List[str]]:
     """GNU getopt (options and operands in any order, unique long prefixes).
     `optional_arg` maps an option taking an *optional* argument (getopt's
     "X::") to (its long name, the value when absent): Python's getopt has no
@@ -115,7 +118,7 @@ def key_log(prog: str, path: str, config: s2n.Config) -> None:
     except OSError as e:
         raise Exit(1, f"{prog}: Failed to open key log file {path}: {e.strerror}\n")
 
-    def log(conn, line: bytes) -> None:
+    def log(conn: s2n.Connection, line: bytes) -> None:
         f.write(bytes(line).rstrip(b"\n") + b"\n")
 
     config.set_key_log_cb(log)
@@ -123,7 +126,7 @@ def key_log(prog: str, path: str, config: s2n.Config) -> None:
 
 # --- IO on a non-blocking socket ------------------------------------------
 
-def wait(fd: int, blocked) -> None:
+def wait(fd: int, blocked: s2n.Blocked) -> None:
     """Poll `fd` for what s2n-tls is blocked on."""
     if blocked == s2n.Blocked.ON_WRITE:
         select.select([], [fd], [])
@@ -162,7 +165,7 @@ _SIG = {"ANONYMOUS": "None", "RSA_PSS_RSAE": "RSA-PSS-RSAE", "RSA_PSS_PSS": "RSA
 _HASH = {"NONE": "None"}
 
 
-def _signature(pair) -> str:
+def _signature(pair: Tuple[s2n.SignatureAlgorithm, s2n.HashAlgorithm]) -> str:
     sig, digest = pair
     return f"{_SIG.get(sig.name, sig.name)}+{_HASH.get(digest.name, digest.name)}"
 
@@ -334,7 +337,8 @@ def wait_for_shutdown(conn: s2n.Connection, fd: int) -> bool:
             return False
 
 
-def tool_main(run, options, argv: Optional[List[str]] = None) -> int:
+def tool_main(run: Callable[[_O], int], options: Callable[[List[str]], _O],
+              argv: Optional[List[str]] = None) -> int:
     """The entry point both tools share: parse, run, map Exit to its code."""
     import signal
 

@@ -17,12 +17,16 @@ keys already past both are skipped."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import re
 import tempfile
 import time
-from typing import List, NamedTuple
+from typing import TYPE_CHECKING, List, NamedTuple
+
+if TYPE_CHECKING:
+    import s2n
 
 MAX_KEYS = 48  # s2n-tls's S2N_MAX_TICKET_KEYS
 DEFAULT_ENCRYPT_DECRYPT = 2 * 3600  # s2n-tls's defaults
@@ -99,7 +103,7 @@ def usable(keys: List[TicketKey], encrypt_decrypt: int, decrypt: int, now: float
     return [k for k in keys if k.intro == 0 or now < k.intro + encrypt_decrypt + decrypt]
 
 
-def configure_server(cfg, args) -> None:
+def configure_server(cfg: s2n.Config, args: argparse.Namespace) -> None:
     """Lifetimes, then tickets on, then the keys; warnings go to stderr."""
     from ._common import err
 
@@ -107,7 +111,7 @@ def configure_server(cfg, args) -> None:
         err(f"s2n server: {w}")
 
 
-def _configure_server(cfg, args) -> List[str]:
+def _configure_server(cfg: s2n.Config, args: argparse.Namespace) -> List[str]:
     from ._config import ConfigError
 
     warnings: List[str] = []

@@ -9,6 +9,7 @@ rounds is kept. The full suite is in bench/ of the source tree.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple, Type, Union
 
 import s2n
 from s2n._pki import demo_pki
@@ -25,27 +27,31 @@ from s2n._pki import demo_pki
 CHUNK = 256 * 1024
 
 
+_Socket = Union[s2n.TLSSocket, ssl.SSLSocket]  # what Setup.pair gives
+
+
 class Setup:
     def __init__(self) -> None:
         ca, cert, key = demo_pki()
-        self.scfg = s2n.Config()
+        self.scfg: s2n.Config = s2n.Config()
         self.scfg.add_cert_chain_and_key(cert, key)
-        self.ccfg = s2n.Config()
+        self.ccfg: s2n.Config = s2n.Config()
         self.ccfg.add_pem_to_trust_store(ca)
         d = Path(tempfile.mkdtemp(prefix="s2n-bench-"))
         (d / "ca.pem").write_bytes(ca)
         (d / "cert.pem").write_bytes(cert)
         (d / "key.pem").write_bytes(key)
-        self.sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.sctx: ssl.SSLContext = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.sctx.load_cert_chain(d / "cert.pem", d / "key.pem")
-        self.cctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        self.cctx: ssl.SSLContext = ssl.create_default_context(cafile=str(d / "ca.pem"))
         for f in d.iterdir():
             f.unlink()
         d.rmdir()
 
-    def pair(self, kind: str):
+    def pair(self, kind: str) -> Tuple[_Socket, _Socket]:
         a, b = socket.socketpair()
-        box = {}
+        box: Dict[str, _Socket] = {}
+        cli: _Socket
         if kind == "s2n":
             t = threading.Thread(target=lambda: box.setdefault(
                 "s", s2n.wrap_socket(a, self.scfg, server_side=True)))
@@ -66,7 +72,7 @@ def bulk(setup: Setup, kind: str, seconds: float) -> float:
     stop = threading.Event()
     received = [0]
 
-    def reader():
+    def reader() -> None:
         buf = bytearray(CHUNK)
         while True:
             n = srv.recv_into(buf)
@@ -87,7 +93,8 @@ def bulk(setup: Setup, kind: str, seconds: float) -> float:
     return received[0] / (sent_at - start) / 1e6
 
 
-def pump(cli, srv, bios, want_more, limit: int = 100) -> None:
+def pump(cli: Any, srv: Any, bios: Tuple[Any, ...], want_more: Type[BaseException],
+         limit: int = 100) -> None:
     """Run a client/server handshake through memory buffers in one thread:
     call each side's handshake step until both finish, moving bytes between
     the (server in, server out, client in, client out) buffers. `want_more`
@@ -95,7 +102,7 @@ def pump(cli, srv, bios, want_more, limit: int = 100) -> None:
     drives s2n (negotiate, BlockedError) and ssl (do_handshake,
     SSLWantReadError), so both pay for the same work."""
     si, so, ci, co = bios
-    steps = [getattr(cli, "negotiate", None) or cli.do_handshake,
+    steps: List[Callable[[], object]] = [getattr(cli, "negotiate", None) or cli.do_handshake,
              getattr(srv, "negotiate", None) or srv.do_handshake]
     done = [False, False]
     for _ in range(limit):
@@ -163,7 +170,7 @@ FIGURES = [("bulk MB/s (256 KiB writes)", bulk), ("full handshakes/s", handshake
            ("64 B round trips/s", round_trips)]
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     setup = Setup()
     steps = len(FIGURES) * 2 * 2
     done = 0

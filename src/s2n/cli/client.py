@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import os
 import socket
 import sys
 import threading
+from typing import List, Literal, Union
 
 import s2n
 
@@ -22,7 +24,7 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def _sessions(cfg: s2n.Config, args, saved: list):
+def _sessions(cfg: s2n.Config, args: argparse.Namespace, saved: List[int]) -> Union[bytes, None, Literal[False]]:
     """--session-in/--session-out: tickets on, a ticket callback (appending
     each saved ticket's lifetime to `saved`); returns the session to resume,
     None, or False after telling the user why not."""
@@ -47,7 +49,7 @@ def _sessions(cfg: s2n.Config, args, saved: list):
 
         path = args.session_out
 
-        def save(conn, ticket: bytes, lifetime: int) -> None:
+        def save(conn: s2n.Connection, ticket: bytes, lifetime: int) -> None:
             try:
                 write_session(path, ticket)  # the newest ticket wins
                 saved.append(lifetime)
@@ -58,7 +60,7 @@ def _sessions(cfg: s2n.Config, args, saved: list):
     return session
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.max_blinding_delay is None:
         # Blinding protects a server from timing attacks; a command-line
         # client that failed has nothing to hide and should exit at once
@@ -67,7 +69,7 @@ def run(args) -> int:
     cfg = config_or_none(args, server=False)
     if cfg is None:
         return 2
-    saved: list = []
+    saved: List[int] = []
     session = _sessions(cfg, args, saved)
     if session is False:
         return 2

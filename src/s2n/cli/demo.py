@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import socket
@@ -16,7 +17,7 @@ from ._common import describe
 CHUNK = 256 * 1024
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     info = s2n.version_info()
     print(f"s2n-tls {info['s2n_tls']} with {info['libcrypto']} (package {info['s2n']})")
     ca, cert, key = demo_pki()

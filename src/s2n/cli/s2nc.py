@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import select
 import socket
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import s2n
 
 from ._s2ntools import (Exit, atoi, deserialize_in, echo, err, key_log, negotiate,
                         out, parse, print_connection_info, print_error, print_failure, psk, read_file, send_all,
                         serialize_out, tool_main, wait, wait_for_shutdown, write_stdout)
+
+_T = TypeVar("_T")
 
 PROG = "s2nc"
 SHORT = "a:c:ehn:m:sf:d:l:k:D:t:irTCBL:P:E:"
@@ -186,7 +188,7 @@ def options(argv: List[str]) -> Options:
     return o
 
 
-def _verify_host(trusted: str):
+def _verify_host(trusted: str) -> Callable[[str], bool]:
     """s2nc checks the certificate against the host it connects to (not
     --name), with wildcards, and takes localhost and 127.0.0.1 as one."""
     trusted = trusted.lower()
@@ -204,7 +206,7 @@ def _verify_host(trusted: str):
     return check
 
 
-def _guard(what: str, fn, *args):
+def _guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
     try:
         return fn(*args)
     except (s2n.S2NError, ValueError, OSError) as e:
@@ -212,7 +214,7 @@ def _guard(what: str, fn, *args):
         raise Exit(1)
 
 
-def make_config(o: Options, on_ticket) -> s2n.Config:
+def make_config(o: Options, on_ticket: Callable[[s2n.Connection, bytes, int], None]) -> s2n.Config:
     cfg = s2n.Config()
     # Blinding hides timing from an attacker probing a server; a command-line
     # client that failed has nothing to hide, and harnesses expect it to exit
@@ -263,9 +265,9 @@ class Renegotiation:
 
     def __init__(self, mode: str) -> None:
         self.response = s2n.RenegotiateResponse.REJECT if mode == "reject" else s2n.RenegotiateResponse.ACCEPT
-        self.wait = mode == "wait"
-        self.requested = False
-        self.bytes_in_at_request = 0
+        self.wait: bool = mode == "wait"
+        self.requested: bool = False
+        self.bytes_in_at_request: int = 0
 
     def __call__(self, conn: s2n.Connection) -> s2n.RenegotiateResponse:
         if self.response == s2n.RenegotiateResponse.ACCEPT:
@@ -341,11 +343,11 @@ def _send_early_data(conn: s2n.Connection, fd: int, data: bytes) -> None:
 
 
 def run(o: Options) -> int:
-    state = {"session": b"", "ticket": False}
+    state: Dict[str, Any] = {"session": b"", "ticket": False}
     if o.ticket_in:
         state["session"] = read_file(PROG, o.ticket_in)
 
-    def on_ticket(conn, session: bytes, lifetime: int) -> None:
+    def on_ticket(conn: s2n.Connection, session: bytes, lifetime: int) -> None:
         state["session"] = bytes(session)
         state["ticket"] = True
 

@@ -8,13 +8,15 @@ import hashlib
 import os
 import signal
 import socket
-from typing import List, Optional
+from typing import Any, Callable, List, Optional, TypeVar
 
 import s2n
 
 from ._s2ntools import (Exit, atoi, deserialize_in, echo, err, key_log, negotiate, out, parse,
                         print_error, psk, read_file, send_all, serialize_out, tool_main, unsupported,
                         wait, wait_for_shutdown, write_stdout)
+
+_T = TypeVar("_T")
 
 PROG = "s2nd"
 SHORT = "c:hmnst:d:iTCX:wb:A:P:E:L:"
@@ -219,7 +221,7 @@ def options(argv: List[str]) -> Options:
     return o
 
 
-def _guard(what: str, fn, *args):
+def _guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
     try:
         return fn(*args)
     except (s2n.S2NError, ValueError, OSError) as e:

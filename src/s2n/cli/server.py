@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import re
 import socket
 import sys
 import threading
-from typing import Tuple
+from typing import Any, Tuple
 
 import s2n
 
@@ -59,7 +60,7 @@ def answer_http(tls: s2n.TLSSocket, head: bytes) -> None:
     tls.sendall(http_reply(tls.connection, head))
 
 
-def serve_one(tls: s2n.TLSSocket, args, lock: threading.Lock) -> None:
+def serve_one(tls: s2n.TLSSocket, args: argparse.Namespace, lock: threading.Lock) -> None:
     data, done = b"", False
     if args.https_server:
         is_http, data, done = sniff_http(tls) if args.echo else (True, b"", False)
@@ -80,7 +81,7 @@ def serve_one(tls: s2n.TLSSocket, args, lock: threading.Lock) -> None:
         done = not data
 
 
-def _addr(sockaddr) -> str:
+def _addr(sockaddr: Tuple[Any, ...]) -> str:
     host, port = sockaddr[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -97,7 +98,7 @@ def listen(host: str, port: int) -> socket.socket:
     raise failure
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if not args.cert:
         err("s2n server: give --cert and --key")
         return 2
@@ -113,7 +114,7 @@ def run(args) -> int:
     out_lock = threading.Lock()
     closed = threading.Event()  # a connection ended: a descriptor is free
 
-    def handle(sock: socket.socket, peer) -> None:
+    def handle(sock: socket.socket, peer: Tuple[Any, ...]) -> None:
         tls = None
         try:
             # s2n-tls writes a flight in several writes: Nagle would hold the

@@ -14,7 +14,7 @@ import collections
 import os
 import ssl as _ssl
 import threading
-from typing import Any, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from .._enums import ClientAuth
 from .._errors import S2NError
@@ -22,6 +22,13 @@ from .._lib import ffi, lib
 from ..config import Config
 from ..connection import Connection
 from . import _errors
+
+if TYPE_CHECKING:
+    import socket
+
+    from ._info import SSLSession
+    from ._object import SSLObject
+    from ._socket import SSLSocket
 
 # s2n-tls security policies for the protocol ranges ssl can ask for.
 POLICY_DEFAULT = "default"  # TLS 1.2-1.3, ML-KEM hybrid key exchange first
@@ -82,6 +89,18 @@ class SSLContext(_ssl.SSLContext):
     sslsocket_class: Any = None  # set by s2n.ssl
     sslobject_class: Any = None
 
+    # what s2n-tls needs, in the instance __dict__ (set in __new__)
+    _s2n_chains: List[Tuple[bytes, bytes]]
+    _s2n_trust: List[Tuple[str, Any]]
+    _s2n_deferred: List[Any]
+    _s2n_system: bool
+    _s2n_alpn: Optional[List[str]]
+    _s2n_policy: Optional[str]
+    _s2n_keylog: Optional[IO[str]]
+    _s2n_lock: threading.Lock
+    _s2n_configs: Dict[bool, Config]
+    _s2n_ticket_key: bytes
+
     def __new__(cls, protocol: Optional[int] = None, *args: Any, **kwargs: Any) -> "SSLContext":
         if protocol is None:
             protocol = _ssl.PROTOCOL_TLS_CLIENT
@@ -105,21 +124,39 @@ class SSLContext(_ssl.SSLContext):
     # The stdlib's setters of these reach the C type through the module-level
     # name `ssl.SSLContext`, which inject_into_ssl() makes this class: they
     # would call themselves. Go to the C type directly.
-    minimum_version = property(
-        lambda self: _V(_C.minimum_version.__get__(self)),
-        lambda self, value: _C.minimum_version.__set__(self, value))
-    maximum_version = property(
-        lambda self: _V(_C.maximum_version.__get__(self)),
-        lambda self, value: _C.maximum_version.__set__(self, value))
-    options = property(
-        lambda self: _ssl.Options(_C.options.__get__(self)),
-        lambda self, value: _C.options.__set__(self, value))
-    verify_flags = property(
-        lambda self: _ssl.VerifyFlags(_C.verify_flags.__get__(self)),
-        lambda self, value: _C.verify_flags.__set__(self, value))
-    verify_mode = property(
-        lambda self: _ssl.VerifyMode(_C.verify_mode.__get__(self)),
-        lambda self, value: _C.verify_mode.__set__(self, value))
+    if TYPE_CHECKING:  # as ssl.SSLContext declares them
+        minimum_version: _ssl.TLSVersion
+        maximum_version: _ssl.TLSVersion
+        options: _ssl.Options
+        verify_flags: _ssl.VerifyFlags
+        verify_mode: _ssl.VerifyMode
+    else:
+        minimum_version = property(
+            lambda self: _V(_C.minimum_version.__get__(self)),
+            lambda self, value: _C.minimum_version.__set__(self, value))
+        maximum_version = property(
+            lambda self: _V(_C.maximum_version.__get__(self)),
+            lambda self, value: _C.maximum_version.__set__(self, value))
+        options = property(
+            lambda self: _ssl.Options(_C.options.__get__(self)),
+            lambda self, value: _C.options.__set__(self, value))
+        verify_flags = property(
+            lambda self: _ssl.VerifyFlags(_C.verify_flags.__get__(self)),
+            lambda self, value: _C.verify_flags.__set__(self, value))
+        verify_mode = property(
+            lambda self: _ssl.VerifyMode(_C.verify_mode.__get__(self)),
+            lambda self, value: _C.verify_mode.__set__(self, value))
+
+    if TYPE_CHECKING:  # what the stdlib's methods make here: s2n.ssl's classes
+        def wrap_socket(self, sock: socket.socket, server_side: bool = False,
+                        do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
+                        server_hostname: Union[str, bytes, None] = None,
+                        session: Union[SSLSession, _ssl.SSLSession, None] = None) -> SSLSocket: ...
+
+        # s2n.ssl.SSLObject has ssl.SSLObject's interface without being its subclass
+        def wrap_bio(self, incoming: _ssl.MemoryBIO, outgoing: _ssl.MemoryBIO,  # type: ignore[override]
+                     server_side: bool = False, server_hostname: Union[str, bytes, None] = None,
+                     session: Union[SSLSession, _ssl.SSLSession, None] = None) -> SSLObject: ...
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)  # the stdlib checks and stores it
@@ -204,9 +241,10 @@ class SSLContext(_ssl.SSLContext):
 
     # protocol choices
 
-    def set_alpn_protocols(self, alpn_protocols: List[str]) -> None:
-        super().set_alpn_protocols(alpn_protocols)
-        self.__dict__["_s2n_alpn"] = list(alpn_protocols)
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        protocols = list(alpn_protocols)
+        super().set_alpn_protocols(protocols)
+        self.__dict__["_s2n_alpn"] = protocols
         self._changed()
 
     def set_ciphers(self, cipherlist: str) -> None:
@@ -227,7 +265,7 @@ class SSLContext(_ssl.SSLContext):
         self._changed()
 
     @staticmethod
-    def _openssl_selects(cipherlist: str) -> set:
+    def _openssl_selects(cipherlist: str) -> Set[str]:
         probe = _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER)
         try:
             probe.set_ciphers(cipherlist)
@@ -285,8 +323,8 @@ class SSLContext(_ssl.SSLContext):
 
     # key log (SSLKEYLOGFILE)
 
-    @property
-    def keylog_filename(self) -> Optional[str]:  # type: ignore[override]
+    @property  # type: ignore[override]  # read as None when unset (the stdlib's is str)
+    def keylog_filename(self) -> Optional[str]:
         f = self._s2n_keylog
         return f.name if f is not None else None
 
@@ -323,14 +361,14 @@ class SSLContext(_ssl.SSLContext):
             configs[server_side] = cfg
         return cfg
 
-    def _settings(self, server_side: bool) -> Optional[tuple]:
+    def _settings(self, server_side: bool) -> Optional[Tuple[Any, ...]]:
         """Everything a built Config depends on, or None when it holds
         something of this context's own (callbacks, a server's ticket key).
         Contexts made per connection (urllib3, requests) then share one
         Config instead of parsing their CA file into s2n-tls every time."""
         if server_side or self._s2n_keylog is not None or self.sni_callback is not None:
             return None
-        trust = []
+        trust: List[Tuple[Any, ...]] = []
         for kind, value in self._s2n_trust:
             if kind == "pem":
                 trust.append((kind, value))
@@ -392,7 +430,7 @@ class SSLContext(_ssl.SSLContext):
         callback = self.sni_callback
         if sslobj is None or callback is None:
             return
-        result = callback(sslobj, conn.get_server_name(), self)
+        result = callback(sslobj, conn.get_server_name(), self)  # type: ignore[arg-type]  # None without SNI, as in the stdlib
         if result is not None:
             raise _errors._ssl_error(_ssl.SSLError, 1, "CALLBACK_FAILED",
                                      f"sni_callback returned {result!r}")
@@ -403,7 +441,7 @@ class SSLContext(_ssl.SSLContext):
 
 
 
-def _stat_key(path: Any) -> Optional[tuple]:
+def _stat_key(path: Any) -> Optional[Tuple[Any, ...]]:
     try:
         st = os.stat(path)
     except (OSError, TypeError, ValueError):
@@ -411,7 +449,7 @@ def _stat_key(path: Any) -> Optional[tuple]:
     return (os.fspath(path), st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-_PARSED_CA_FILES: set = set()  # CA files the stdlib accepted, as they were then
+_PARSED_CA_FILES: Set[Tuple[Any, ...]] = set()  # CA files the stdlib accepted, as they were then
 
 
 class _ConfigCache:
@@ -420,17 +458,17 @@ class _ConfigCache:
 
     def __init__(self, size: int = 16) -> None:
         self._size = size
-        self._items: "collections.OrderedDict[tuple, Config]" = collections.OrderedDict()
+        self._items: "collections.OrderedDict[Tuple[Any, ...], Config]" = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> Optional[Config]:
+    def get(self, key: Tuple[Any, ...]) -> Optional[Config]:
         with self._lock:
             cfg = self._items.get(key)
             if cfg is not None:
                 self._items.move_to_end(key)
             return cfg
 
-    def put(self, key: tuple, cfg: Config) -> None:
+    def put(self, key: Tuple[Any, ...], cfg: Config) -> None:
         with self._lock:
             self._items[key] = cfg
             while len(self._items) > self._size:

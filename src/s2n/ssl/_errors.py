@@ -9,10 +9,12 @@ one the stdlib raises for the same event, chained from the s2n exception.
 from __future__ import annotations
 
 import ssl as _ssl
-from typing import Optional
+from typing import NoReturn, Optional, Type, TypeVar
 
 from .. import _errors as s2n_errors
 from .._enums import Blocked
+
+_E = TypeVar("_E", bound=_ssl.SSLError)
 
 # s2n error name -> (OpenSSL X509_V_ERR code, its message), as ssl reports them.
 _VERIFY = {
@@ -38,7 +40,7 @@ _ALERTS = {10: "UNEXPECTED_MESSAGE", 20: "BAD_RECORD_MAC", 40: "HANDSHAKE_FAILUR
            116: "CERTIFICATE_REQUIRED", 120: "NO_APPLICATION_PROTOCOL"}
 
 
-def _ssl_error(cls, errno: int, reason: str, text: str) -> _ssl.SSLError:
+def _ssl_error(cls: Type[_E], errno: int, reason: str, text: str) -> _E:
     err = cls(errno, f"[SSL: {reason}] {text}")
     err.library = "SSL"
     err.reason = reason
@@ -90,7 +92,7 @@ def to_ssl(exc: BaseException, server_hostname: Optional[str] = None) -> BaseExc
     return _ssl_error(_ssl.SSLError, 1, reason, f"{exc.message}{why}")
 
 
-def reraise(exc: BaseException, server_hostname: Optional[str] = None):
+def reraise(exc: BaseException, server_hostname: Optional[str] = None) -> NoReturn:
     mapped = to_ssl(exc, server_hostname)
     if mapped is exc:
         raise exc

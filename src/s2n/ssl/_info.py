@@ -4,12 +4,14 @@ shaped as the stdlib's (`getpeercert()` gives the stdlib's own dict)."""
 from __future__ import annotations
 
 import ssl as _ssl
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union, overload
 
 from .._errors import S2NError
 from ..connection import Connection
 from ..socket import _secret_bits
 from . import _certdict, _errors
+
+_T = TypeVar("_T")
 
 
 class SSLSession:
@@ -46,7 +48,12 @@ class ConnectionInfo:
     def _handshake_done(self) -> bool:
         raise NotImplementedError
 
-    def _ask(self, fn, default=None):
+    @overload
+    def _ask(self, fn: Callable[[Connection], _T]) -> Optional[_T]: ...
+    @overload
+    def _ask(self, fn: Callable[[Connection], _T], default: _T) -> _T: ...
+
+    def _ask(self, fn: Callable[[Connection], Any], default: Any = None) -> Any:
         conn = self._connection()
         if conn is None or not self._handshake_done():
             return default
@@ -66,21 +73,21 @@ class ConnectionInfo:
             raise TypeError("the context must be an s2n.ssl.SSLContext")
         self._context = ctx
 
-    def getpeercert(self, binary_form: bool = False) -> Any:
+    def getpeercert(self, binary_form: bool = False) -> Union[Dict[str, Any], bytes, None]:
         if self._connection() is not None and not self._handshake_done():
             raise ValueError("handshake not done yet")
         if self._context.verify_mode == _ssl.CERT_NONE and not self.server_side:
             # s2n-tls keeps no chain it did not verify: {} as the stdlib
             # says for an unverified certificate; no DER to give.
             return None if binary_form else {}
-        chain = self._ask(lambda c: c.get_peer_cert_chain(), [])
+        chain: List[bytes] = self._ask(lambda c: c.get_peer_cert_chain(), [])
         if not chain:
             return None
         if binary_form:
             return chain[0]
         return _certdict.decode(chain[0])
 
-    def get_verified_chain(self) -> list:
+    def get_verified_chain(self) -> List[bytes]:
         return self._ask(lambda c: c.get_peer_cert_chain(), [])
 
     get_unverified_chain = get_verified_chain

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl as _ssl
 import weakref
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union, overload
 
 from .. import _hostname
 from .._enums import Blinding, Mode
@@ -20,7 +20,8 @@ from . import _errors
 from ._info import ConnectionInfo, session_bytes
 
 
-def _io_callbacks(incoming: _ssl.MemoryBIO, outgoing: _ssl.MemoryBIO):
+def _io_callbacks(incoming: _ssl.MemoryBIO, outgoing: _ssl.MemoryBIO
+                  ) -> Tuple[Callable[[memoryview], int], Callable[[memoryview], int]]:
     read, write = incoming.read, outgoing.write
 
     def recv(view: memoryview) -> int:
@@ -43,6 +44,10 @@ class SSLObject(ConnectionInfo):
     """`ssl.SSLObject` on s2n-tls: do_handshake, read, write, unwrap, pending,
     and the connection information of `ssl.SSLObject`."""
 
+    _done: bool
+    _expected_ip: Optional[bytes]
+    _conn: Optional[Connection]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(f"{type(self).__name__} does not have a public constructor. "
                         "Instances are returned by SSLContext.wrap_bio().")
@@ -60,7 +65,7 @@ class SSLObject(ConnectionInfo):
         self.server_side = server_side
         self.server_hostname = server_hostname
         self._done = False
-        self._expected_ip: Optional[bytes] = None
+        self._expected_ip = None
         try:
             conn = Connection(Mode.SERVER if server_side else Mode.CLIENT,
                               context.s2n_config(server_side))
@@ -85,7 +90,7 @@ class SSLObject(ConnectionInfo):
             conn.free()
             raise
         conn._ssl_owner = weakref.ref(self)
-        self._conn: Optional[Connection] = conn
+        self._conn = conn
         return self
 
     def _connection(self) -> Optional[Connection]:
@@ -110,7 +115,14 @@ class SSLObject(ConnectionInfo):
             _errors.reraise(e, self.server_hostname)
         self._done = True
 
-    def read(self, len: int = 1024, buffer: Optional[Union[bytearray, memoryview]] = None) -> Any:
+    @overload
+    def read(self, len: int = 1024, buffer: None = None) -> bytes: ...
+    @overload
+    def read(self, len: int, buffer: Union[bytearray, memoryview]) -> int: ...
+    @overload
+    def read(self, len: int = 1024, *, buffer: Union[bytearray, memoryview]) -> int: ...
+
+    def read(self, len: int = 1024, buffer: Optional[Union[bytearray, memoryview]] = None) -> Union[bytes, int]:
         """Up to `len` bytes (or into `buffer`); b""/0 once the peer's close_notify arrived."""
         conn = self._live()
         if not self._done:

@@ -12,7 +12,7 @@ import _socket as _socket_c
 import socket as _socket
 import ssl as _ssl
 import weakref
-from typing import Any, Optional
+from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 from .._errors import S2NError
 from ..connection import Connection
@@ -21,11 +21,17 @@ from . import _errors
 from ._info import ConnectionInfo, session_bytes
 
 _raw = _socket_c.socket
+_T = TypeVar("_T")
 
 
-class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
+class SSLSocket(ConnectionInfo, _ssl.SSLSocket):  # type: ignore[misc]  # .session: s2n.ssl's SSLSession
     """A TLS socket with the methods and semantics of `ssl.SSLSocket` (and an
     instance of it, for code that checks: every method is this class's)."""
+
+    _tls: TLSSocket
+    _closed: bool  # socket.socket's
+    do_handshake_on_connect: bool
+    suppress_ragged_eofs: bool
 
     @property
     def _sslobj(self) -> Any:
@@ -104,7 +110,7 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
     def _handshake_done(self) -> bool:
         return self._tls._handshake_done
 
-    def _call(self, fn, *args):
+    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         try:
             return fn(*args)
         except S2NError as e:
@@ -152,10 +158,12 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
         except S2NError as e:
             _errors.reraise(e, self.server_hostname)
 
-    write = send
+    def write(self, data: Any, flags: int = 0) -> int:  # as send()
+        return self.send(data, flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: Optional[int] = None) -> int:
-        return self._sendfile_use_send(file, offset, count)  # never around TLS
+        sent: int = self._sendfile_use_send(file, offset, count)  # type: ignore[attr-defined]  # (socket.socket's)
+        return sent  # never around TLS
 
     def recvfrom(self, *args: Any) -> Any:
         raise ValueError("recvfrom not allowed on instances of SSLSocket")
@@ -166,13 +174,13 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
     def sendto(self, *args: Any) -> Any:
         raise ValueError("sendto not allowed on instances of SSLSocket")
 
-    def recvmsg(self, *args: Any) -> Any:
+    def recvmsg(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("recvmsg not allowed on instances of SSLSocket")
 
-    def sendmsg(self, *args: Any) -> Any:
+    def sendmsg(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("sendmsg not allowed on instances of SSLSocket")
 
-    def recvmsg_into(self, *args: Any) -> Any:
+    def recvmsg_into(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise NotImplementedError("recvmsg_into not allowed on instances of SSLSocket")
 
     def pending(self) -> int:
@@ -198,7 +206,7 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
     def getblocking(self) -> bool:
         return self._tls.getblocking()
 
-    def _with_timeout(self, fn, *args):
+    def _with_timeout(self, fn: Callable[..., _T], *args: Any) -> _T:
         _raw.settimeout(self, self._tls.gettimeout())
         try:
             return fn(self, *args)
@@ -217,7 +225,7 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
         return rc
 
     def accept(self) -> Any:
-        fd, addr = self._with_timeout(_raw._accept)
+        fd, addr = self._with_timeout(_raw._accept)  # type: ignore[attr-defined]  # (_socket.socket's)
         sock = _socket.socket(self.family, self.type, self.proto, fileno=fd)
         return self._context.wrap_socket(sock, server_side=True,
                                          do_handshake_on_connect=self.do_handshake_on_connect,
@@ -234,7 +242,7 @@ class SSLSocket(ConnectionInfo, _ssl.SSLSocket):
         tls = getattr(self, "_tls", None)
         if tls is not None:
             tls.close()  # close_notify when it can, then the fd
-        _socket.socket._real_close(self)
+        _socket.socket._real_close(self)  # type: ignore[attr-defined]  # (socket.socket's)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("server" if self.server_side else "client")
