@@ -154,14 +154,17 @@ def run_both(f, g, timeout: float = 20):
     return box.get("r"), out
 
 
-def connected_pair(pki, a, b, scfg=None, ccfg=None, server_name="localhost"):
-    """An s2n server on fd a and an s2n client on fd b, handshake done."""
+def connected_pair(pki, a, b, scfg=None, ccfg=None, server_name="localhost", session=None):
+    """An s2n server on fd a and an s2n client on fd b (offering `session`
+    to resume, if given), handshake done."""
     srv = s2n.Connection(s2n.Mode.SERVER, scfg or server_config(pki))
     srv.set_fd(a)
     cli = s2n.Connection(s2n.Mode.CLIENT, ccfg or client_config(pki))
     cli.set_fd(b)
     if server_name:
         cli.set_server_name(server_name)
+    if session is not None:
+        cli.set_session(session)
     run_both(_closing_on_error(srv.negotiate, a), _closing_on_error(cli.negotiate, b))
     return cli, srv
 

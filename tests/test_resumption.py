@@ -34,15 +34,7 @@ def test_resumed_handshake(pki, policy, cert):
         assert tickets and tickets[-1][1] > 0
     a, b = socket.socketpair()
     with a, b:
-        srv = s2n.Connection(s2n.Mode.SERVER, scfg)
-        srv.set_fd(a)
-        cli = s2n.Connection(s2n.Mode.CLIENT, ccfg)
-        cli.set_fd(b)
-        cli.set_server_name("localhost")
-        cli.set_session(tickets[-1][0])
-        from conftest import run_both
-
-        run_both(srv.negotiate, cli.negotiate)
+        cli, srv = connected_pair(pki, a, b, scfg=scfg, ccfg=ccfg, session=tickets[-1][0])
         assert cli.is_session_resumed() and srv.is_session_resumed()
         cli.send(b"resumed")
         assert srv.recv(10) == b"resumed"

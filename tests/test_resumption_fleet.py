@@ -58,13 +58,7 @@ def _full(pki, scfg, ccfg, data=b"x"):
 def _resume(pki, scfg, ccfg, session) -> bool:
     a, b = socket.socketpair()
     with a, b:
-        srv = s2n.Connection(s2n.Mode.SERVER, scfg)
-        srv.set_fd(a)
-        cli = s2n.Connection(s2n.Mode.CLIENT, ccfg)
-        cli.set_fd(b)
-        cli.set_server_name("localhost")
-        cli.set_session(session)
-        run_both(srv.negotiate, cli.negotiate)
+        cli, srv = connected_pair(pki, a, b, scfg=scfg, ccfg=ccfg, session=session)
         cli.send(b"after")
         assert srv.recv(10) == b"after"
         assert cli.is_session_resumed() == srv.is_session_resumed()

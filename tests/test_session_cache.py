@@ -9,7 +9,7 @@ import socket
 import pytest
 
 import s2n
-from conftest import client_config, connected_pair, run_both, server_config
+from conftest import client_config, connected_pair, server_config
 
 POLICY = "20170210"  # TLS 1.0-1.2: session IDs, no TLS 1.3 tickets
 
@@ -51,14 +51,7 @@ def _first_session(pki, scfg):
 def _resume(pki, scfg, ccfg, session):
     a, b = socket.socketpair()
     with a, b:
-        srv = s2n.Connection(s2n.Mode.SERVER, scfg)
-        srv.set_fd(a)
-        cli = s2n.Connection(s2n.Mode.CLIENT, ccfg)
-        cli.set_fd(b)
-        cli.set_server_name("localhost")
-        cli.set_session(session)
-        run_both(srv.negotiate, cli.negotiate)
-        return cli, srv
+        return connected_pair(pki, a, b, scfg=scfg, ccfg=ccfg, session=session)
 
 
 def test_resumes_by_session_id(pki):
