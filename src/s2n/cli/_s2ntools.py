@@ -11,11 +11,12 @@ import os
 import select
 import socket
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import s2n
 
 _O = TypeVar("_O")  # a tool's parsed options
+_T = TypeVar("_T")
 
 BUFSIZE = 10240
 
@@ -64,6 +65,15 @@ def parse(prog: str, argv: Sequence[str], short: str, longs: Sequence[str],
         return getopt.gnu_getopt(fixed, short, list(longs))
     except getopt.GetoptError as e:
         raise Exit(1, f"{prog}: {e}\n{usage()}")
+
+
+def guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
+    """fn(*args), or upstream's `what: 'message' : 'debug'` line and exit 1."""
+    try:
+        return fn(*args)
+    except (s2n.S2NError, ValueError, OSError) as e:
+        print_error(what, e)
+        raise Exit(1)
 
 
 def unsupported(prog: str, option: str, why: str) -> Exit:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import select
 import socket
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, deserialize_in, echo, err, key_log, negotiate,
+from ._s2ntools import (Exit, atoi, guard, deserialize_in, echo, err, key_log, negotiate,
                         out, parse, print_connection_info, print_error, print_failure, psk, read_file, send_all,
                         serialize_out, tool_main, wait, wait_for_shutdown, write_stdout)
-
-_T = TypeVar("_T")
 
 PROG = "s2nc"
 SHORT = "a:c:ehn:m:sf:d:l:k:D:t:irTCBL:P:E:"
@@ -206,23 +204,15 @@ def _verify_host(trusted: str) -> Callable[[str], bool]:
     return check
 
 
-def _guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
-    try:
-        return fn(*args)
-    except (s2n.S2NError, ValueError, OSError) as e:
-        print_error(what, e)
-        raise Exit(1)
-
-
 def make_config(o: Options, on_ticket: Callable[[s2n.Connection, bytes, int], None]) -> s2n.Config:
     cfg = s2n.Config()
     # Blinding hides timing from an attacker probing a server; a command-line
     # client that failed has nothing to hide, and harnesses expect it to exit
     # at once rather than after s2n-tls's 10-30 s delay.
     cfg.set_max_blinding_delay(0)
-    _guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
+    guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
     if o.status:
-        _guard("OCSP validation is not supported by the linked libCrypto implementation. It cannot be set.",
+        guard("OCSP validation is not supported by the linked libCrypto implementation. It cannot be set.",
                cfg.set_status_request_type, s2n.StatusRequestType.OCSP)
         try:
             cfg.set_check_stapled_ocsp_response(True)
@@ -231,31 +221,31 @@ def make_config(o: Options, on_ticket: Callable[[s2n.Connection, bytes, int], No
                         "It cannot be set.", e)
     cfg.set_verify_host_callback(_verify_host(o.host))
     if o.alpn is not None:
-        _guard("Failed to set protocol preferences", cfg.set_protocol_preferences,
+        guard("Failed to set protocol preferences", cfg.set_protocol_preferences,
                [p for p in o.alpn.split(",") if p])
     if o.mfl:
-        _guard("Error setting maximum fragment length", cfg.send_max_fragment_length, o.mfl)
+        guard("Error setting maximum fragment length", cfg.send_max_fragment_length, o.mfl)
     if o.send_buffer:
-        _guard("Error setting send buffer size", cfg.set_send_buffer_size, o.send_buffer)
+        guard("Error setting send buffer size", cfg.set_send_buffer_size, o.send_buffer)
     if (o.cert is None) != (o.key is None):
         raise Exit(1, f"[{os.getpid()}] Client cert/key pair must be given.\n")
     if o.cert is not None:
-        _guard("Error getting certificate/key", cfg.add_cert_chain_and_key, o.cert, o.key)
+        guard("Error getting certificate/key", cfg.add_cert_chain_and_key, o.cert, o.key)
     if o.ca_file or o.ca_dir:
-        _guard("Error setting CA file for trust store.", cfg.set_verification_ca_location, o.ca_file, o.ca_dir)
+        guard("Error setting CA file for trust store.", cfg.set_verification_ca_location, o.ca_file, o.ca_dir)
     elif o.insecure:
         cfg.disable_x509_verification()
     else:
-        _guard("Error loading the system trust store", cfg.load_system_certs)
+        guard("Error loading the system trust store", cfg.load_system_certs)
     if o.session_ticket:
         cfg.set_session_tickets_onoff(True)
         cfg.set_session_ticket_callback(on_ticket)
     if o.key_log:
         key_log(PROG, o.key_log, cfg)
     if o.npn:
-        _guard("Error setting npn support", cfg.set_npn, True)
+        guard("Error setting npn support", cfg.set_npn, True)
     if o.serialize_out:
-        _guard("Error setting serialized version", cfg.set_serialization_version, s2n.SerializationVersion.V1)
+        guard("Error setting serialized version", cfg.set_serialization_version, s2n.SerializationVersion.V1)
     return cfg
 
 
@@ -359,19 +349,19 @@ def run(o: Options) -> int:
         cfg = make_config(o, on_ticket)
         reneg = Renegotiation(o.renegotiation) if o.renegotiation else None
         if reneg is not None:
-            _guard("Error setting renegotiation request callback", cfg.set_renegotiate_request_cb, reneg)
+            guard("Error setting renegotiation request callback", cfg.set_renegotiate_request_cb, reneg)
         conn = s2n.Connection(s2n.Mode.CLIENT, cfg)
         if o.deserialize_in:
             deserialize_in(PROG, conn, o.deserialize_in)
-        _guard("Error setting server name", conn.set_server_name, o.name or o.host)
+        guard("Error setting server name", conn.set_server_name, o.name or o.host)
         conn.set_fd(sock)
         conn.set_client_auth_type(s2n.ClientAuth.OPTIONAL)
         if o.corked:
-            _guard("Error setting corked io", conn.use_corked_io)
+            guard("Error setting corked io", conn.use_corked_io)
         if state["session"]:
-            _guard("Error setting session state in connection", conn.set_session, state["session"])
+            guard("Error setting session state in connection", conn.set_session, state["session"])
         for spec in o.psks:
-            _guard("Error appending psk to the connection", conn.append_psk, psk(PROG, spec))
+            guard("Error appending psk to the connection", conn.append_psk, psk(PROG, spec))
         if o.throughput:
             conn.prefer_throughput()
         if o.low_latency:
@@ -394,7 +384,7 @@ def run(o: Options) -> int:
             else:
                 if not o.session_ticket and conn.get_session_id_length() <= 0:
                     raise Exit(1, f"[{os.getpid()}] Endpoint sent empty session id so cannot resume session\n")
-                state["session"] = _guard("Error getting serialized session state", conn.get_session)
+                state["session"] = guard("Error getting serialized session state", conn.get_session)
             if o.ticket_out:
                 try:
                     with open(o.ticket_out, "wb") as f:

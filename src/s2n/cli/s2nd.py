@@ -8,15 +8,13 @@ import hashlib
 import os
 import signal
 import socket
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, deserialize_in, echo, err, key_log, negotiate, out, parse,
+from ._s2ntools import (Exit, atoi, guard, deserialize_in, echo, err, key_log, negotiate, out, parse,
                         print_error, psk, read_file, send_all, serialize_out, tool_main, unsupported,
                         wait, wait_for_shutdown, write_stdout)
-
-_T = TypeVar("_T")
 
 PROG = "s2nd"
 SHORT = "c:hmnst:d:iTCX:wb:A:P:E:L:"
@@ -221,14 +219,6 @@ def options(argv: List[str]) -> Options:
     return o
 
 
-def _guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
-    try:
-        return fn(*args)
-    except (s2n.S2NError, ValueError, OSError) as e:
-        print_error(what, e)
-        raise Exit(1)
-
-
 class _PrintingCache(s2n.SessionIdCache):
     """The session-ID cache; like upstream's, a hit prints the session ID in hex."""
 
@@ -243,14 +233,14 @@ def make_config(o: Options) -> s2n.Config:
     cfg = s2n.Config()
     ocsp = read_file(PROG, o.ocsp) if o.ocsp else None
     for chain, key in zip(o.certs, o.keys):
-        cck = _guard("Error getting certificate/key", s2n.CertChainAndKey, chain, key)
+        cck = guard("Error getting certificate/key", s2n.CertChainAndKey, chain, key)
         if ocsp is not None:
-            _guard("Error adding ocsp response", cck.set_ocsp_data, ocsp)
-        _guard("Error setting certificate/key", cfg.add_cert_chain_and_key_to_store, cck)
+            guard("Error adding ocsp response", cck.set_ocsp_data, ocsp)
+        guard("Error setting certificate/key", cfg.add_cert_chain_and_key_to_store, cck)
     if o.max_early_data:
-        _guard("Error setting max early data", cfg.set_server_max_early_data_size, o.max_early_data)
-    _guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
-    _guard("Error adding DH parameters", cfg.add_dhparams, ffdhe2048_pem())
+        guard("Error setting max early data", cfg.set_server_max_early_data_size, o.max_early_data)
+    guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
+    guard("Error adding DH parameters", cfg.add_dhparams, ffdhe2048_pem())
     if o.enable_mfl:
         cfg.accept_max_fragment_length()
     # No host name to check on a client certificate (as upstream: accept any).
@@ -261,23 +251,23 @@ def make_config(o: Options) -> s2n.Config:
     if o.session_ticket:
         cfg.set_session_tickets_onoff(True)
     key = read_file(PROG, o.stk_file) if o.stk_file else DEFAULT_TICKET_KEY
-    _guard("Error adding ticket key", cfg.add_ticket_crypto_key, TICKET_KEY_NAME, key)
+    guard("Error adding ticket key", cfg.add_ticket_crypto_key, TICKET_KEY_NAME, key)
     if o.mutual_auth:
         cfg.set_client_auth_type(s2n.ClientAuth.REQUIRED)
         if o.ca_file or o.ca_dir:
-            _guard("Error adding verify location", cfg.set_verification_ca_location, o.ca_file, o.ca_dir)
+            guard("Error adding verify location", cfg.set_verification_ca_location, o.ca_file, o.ca_dir)
         if o.insecure:
             cfg.disable_x509_verification()
     if o.alpn:
-        _guard("Failed to set alpn", cfg.set_protocol_preferences, [o.alpn])
+        guard("Failed to set alpn", cfg.set_protocol_preferences, [o.alpn])
     if o.send_buffer:
-        _guard("Error setting send buffer size.", cfg.set_send_buffer_size, o.send_buffer)
+        guard("Error setting send buffer size.", cfg.set_send_buffer_size, o.send_buffer)
     if o.key_log:
         key_log(PROG, o.key_log, cfg)
     if o.npn:
-        _guard("Error setting npn support", cfg.set_npn, True)
+        guard("Error setting npn support", cfg.set_npn, True)
     if o.serialize_out:
-        _guard("Error setting serialized version", cfg.set_serialization_version, s2n.SerializationVersion.V1)
+        guard("Error setting serialized version", cfg.set_serialization_version, s2n.SerializationVersion.V1)
     return cfg
 
 
