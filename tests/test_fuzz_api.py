@@ -290,6 +290,22 @@ class MemoryMachine(RuleBasedStateMachine):
                 misbehave(conn)
                 return 42 if behaviour == "garbage" else None
             return key_log
+        if kind == "session_cache":
+            class Cache(s2n.SessionIdCache):
+                """Keeps sessions, misbehaving in each of the three calls."""
+
+                def store(self, conn, key, value, ttl):
+                    misbehave(conn)
+                    super().store(conn, key, value, ttl)
+
+                def retrieve(self, conn, key):
+                    misbehave(conn)
+                    return b"\x00" * 70000 if behaviour == "garbage" else super().retrieve(conn, key)
+
+                def delete(self, conn, key):
+                    misbehave(conn)
+                    super().delete(conn, key)
+            return Cache()
         if kind == "client_hello":
             def client_hello(conn):
                 if behaviour == "reenter":
@@ -348,6 +364,7 @@ class MemoryMachine(RuleBasedStateMachine):
         "multi_record", "alert", "client_auth", "max_frag", "accept_frag", "serialization",
         "verify_host", "ticket_cb", "key_log", "client_hello", "chain_depth",
         "session_lifetime", "status_request", "trust_garbage", "cert_garbage",
+        "npn", "dhparams", "session_cache",
     ]), arg=st.one_of(st.integers(-2**40, 2**40), st.sampled_from([0, 1, 2, 16, 255, 256, 512]),
                       st.text(max_size=20), st.binary(max_size=40), st.none(), st.booleans(),
                       st.sampled_from(["default_tls13", "20240503", "default", "test_all", "a\0b"])),
@@ -356,9 +373,10 @@ class MemoryMachine(RuleBasedStateMachine):
         self._step()
         kind, c = self.configs[i % len(self.configs)]
         cb = None
-        if setter in ("verify_host", "ticket_cb", "key_log", "client_hello"):
+        if setter in ("verify_host", "ticket_cb", "key_log", "client_hello", "session_cache"):
             cb = self._make_cb({"verify_host": "verify_host", "ticket_cb": "ticket",
-                                "key_log": "key_log", "client_hello": "client_hello"}[setter],
+                                "key_log": "key_log", "client_hello": "client_hello",
+                                "session_cache": "session_cache"}[setter],
                                behaviour)
             if behaviour == "garbage" and arg is None:
                 cb = "not callable"
@@ -388,6 +406,10 @@ class MemoryMachine(RuleBasedStateMachine):
             "status_request": lambda: c.set_status_request_type(arg),
             "trust_garbage": lambda: c.add_pem_to_trust_store(
                 arg if isinstance(arg, (str, bytes)) else b"-----BEGIN CERTIFICATE-----\nAAAA\n"),
+            "npn": lambda: c.set_npn(bool(arg)),
+            "dhparams": lambda: c.add_dhparams(
+                arg if isinstance(arg, (str, bytes)) else None if arg else b"-----BEGIN DH PARAMETERS-----\n"),
+            "session_cache": lambda: c.set_session_cache(cb if arg is not None else object()),
             "cert_garbage": lambda: c.add_cert_chain_and_key(
                 b"-----BEGIN CERTIFICATE-----\n" + (arg if isinstance(arg, bytes) else b"") + b"\n",
                 self.pki.path("server.key")),

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import s2n
-from conftest import client_config, free_port, server_config
+from conftest import client_config, free_port, run_isolated, server_config
 from test_memory import Side, handshake, shuttle
 
 
@@ -221,3 +221,26 @@ def test_client_renegotiates_when_openssl_s_server_asks(pki):
 def test_renegotiate_callback_must_be_callable():
     with pytest.raises(TypeError):
         s2n.Config().set_renegotiate_request_cb(42)
+
+
+def test_failed_add_dhparams_leaves_a_config_that_frees_cleanly(pki):
+    """s2n_config_add_dhparams leaves a dangling pointer when it fails, and
+    freeing the Config then crashed (found by tests/test_fuzz_api.py)."""
+    run_isolated("""
+        for bad in (b"-----BEGIN DH PARAMETERS-----\\n", "text", b"", b"-----BEGIN DH PARAMETERS-----\\nAAAA\\n"
+                    b"-----END DH PARAMETERS-----\\n"):
+            c = s2n.Config()
+            c.add_dhparams()            # a good one first: the bad one replaces it
+            try:
+                c.add_dhparams(bad)
+            except (s2n.S2NError, ValueError):
+                pass
+            else:
+                raise AssertionError(bad)
+            c.add_dhparams()            # usable again
+            c.add_dhparams()            # and again (s2n-tls alone would leak the first)
+            del c
+            gc.collect()
+        print("OK")
+    """, pki)
+

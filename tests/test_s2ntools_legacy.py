@@ -136,7 +136,7 @@ def test_s2nd_negotiates_dhe_with_openssl(procs, pki, cipher):
 
 
 def test_dhparams_are_ffdhe2048():
-    from s2n.cli.s2nd import ffdhe2048_pem
+    from s2n._legacy import ffdhe2048_pem
 
     r = subprocess.run(["openssl", "pkeyparam", "-text", "-noout"], input=ffdhe2048_pem(),
                        capture_output=True, timeout=TIMEOUT)

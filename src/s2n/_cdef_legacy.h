@@ -19,4 +19,4 @@ int py_renegotiate(struct s2n_connection *c, uint8_t *buf, ssize_t size, ssize_t
 extern "Python" int py_renegotiate_trampoline(struct s2n_connection *conn, void *context, s2n_renegotiate_response *response);
 
 int s2n_config_set_npn(struct s2n_config *config, bool enable);
-int s2n_config_add_dhparams(struct s2n_config *config, const char *dhparams_pem);
+int py_config_add_dhparams(struct s2n_config *config, const char *pem, const char *known_good);

@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable, Iterable, List, Optional, Sequence,
 from . import _callbacks, _client_hello, _early_data, _legacy, _psk, _resumption, _session_cache
 from ._enums import (AlertBehavior, ClientAuth, ClientHelloCbMode, PskMode, RenegotiateResponse,
                      SerializationVersion)
-from ._errors import byte_string, check, last_error, out_of_range, usage
+from ._errors import byte_string, check, from_capture, last_error, out_of_range, usage
 from ._lib import CData, ffi, lib
 
 from typing import TYPE_CHECKING  # noqa: E402 - issue 12: ocsp
@@ -317,16 +317,22 @@ class Config:
         are negotiated. get_application_protocol() reports the result."""
         check(lib.s2n_config_set_npn(self._mutable(), bool(enable)))
 
-    def add_dhparams(self, pem: Union[str, bytes]) -> None:
+    def add_dhparams(self, pem: Union[str, bytes, None] = None) -> None:
         """Server: finite-field Diffie-Hellman parameters (PEM "DH
-        PARAMETERS"), needed only by policies with DHE cipher suites
-        (s2n_config_add_dhparams). s2n-tls rejects groups under 2048 bits."""
+        PARAMETERS", 2048 bits or more), needed only by policies with DHE
+        cipher suites (s2n_config_add_dhparams). Without `pem`: RFC 7919's
+        ffdhe2048 group. Replaces earlier parameters; on failure the Config
+        has none (s2n-tls's own failure path would crash at free: the glue
+        repairs it)."""
+        if pem is None:
+            pem = _legacy.ffdhe2048_pem()
         if isinstance(pem, str):
             pem = pem.encode("ascii")
         pem = byte_string(pem, "DH parameters")
         if b"\0" in pem:
             raise ValueError("DH parameters must not contain NUL bytes")
-        check(lib.s2n_config_add_dhparams(self._mutable(), pem))
+        if lib.py_config_add_dhparams(self._mutable(), pem, _legacy.ffdhe2048_pem()) < 0:
+            raise from_capture(lib.py_last_error())
 
     def set_serialization_version(self, version: SerializationVersion) -> None:
         """Allow `Connection.serialize()` for connections made from now on

@@ -3,7 +3,6 @@ on the public s2n API. `python -m s2n s2nd [options] host port`."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import signal
@@ -30,34 +29,6 @@ MAX_PSKS = 10
 # sessions like upstream's (whose key differs: tickets are not interchangeable).
 TICKET_KEY_NAME = b"s2nd.py.2024"
 DEFAULT_TICKET_KEY = hashlib.sha256(b"s2n-tls for Python: s2nd default session ticket key").digest()
-
-
-def _der(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    size = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag]) + size + body
-
-
-def _der_int(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def ffdhe2048_pem() -> bytes:
-    """RFC 7919's ffdhe2048 group as PEM "DH PARAMETERS", computed from the
-    RFC's formula p = 2^2048 - 2^1984 + (floor(2^1918 e) + 560316) 2^64 - 1,
-    g = 2: s2nd's DH parameters for DHE cipher suites, as upstream's s2nd
-    loads its own built-in ones."""
-    guard = 64  # extra bits so that the truncated series cannot round wrong
-    scale = 1918 + guard
-    e_scaled, fact, k = 0, 1, 0
-    while (1 << scale) >= fact:
-        e_scaled += (1 << scale) // fact
-        k += 1
-        fact *= k
-    p = (1 << 2048) - (1 << 1984) + ((e_scaled >> guard) + 560316) * (1 << 64) - 1
-    b64 = base64.b64encode(_der(0x30, _der_int(p) + _der_int(2))).decode()
-    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
-    return ("-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines) + "\n-----END DH PARAMETERS-----\n").encode()
 
 
 def usage() -> str:
@@ -240,7 +211,7 @@ def make_config(o: Options) -> s2n.Config:
     if o.max_early_data:
         guard("Error setting max early data", cfg.set_server_max_early_data_size, o.max_early_data)
     guard("Error setting cipher prefs", cfg.set_cipher_preferences, o.ciphers)
-    guard("Error adding DH parameters", cfg.add_dhparams, ffdhe2048_pem())
+    guard("Error adding DH parameters", cfg.add_dhparams)  # RFC 7919 ffdhe2048
     if o.enable_mfl:
         cfg.accept_max_fragment_length()
     # No host name to check on a client certificate (as upstream: accept any).
