@@ -484,3 +484,14 @@ def test_console_scripts_run_from_the_environments_bin(procs, pki):
     client.close_stdin()
     assert client.finish() == 0, client.text()
     assert server.finish() == 0, server.text()
+
+
+@pytest.mark.parametrize("tool", ["s2nc", "s2nd"])
+def test_every_flag_of_the_getopt_strings_has_a_setter(tool):
+    import importlib
+
+    mod = importlib.import_module(f"s2n.cli.{tool}")
+    shorts = {f"-{c}" for c in mod.SHORT if c != ":"}
+    longs = {"--" + name.rstrip("=") for name in mod.LONG}
+    assert shorts | longs <= set(mod.FLAGS)  # no flag parsed without an effect
+    assert set(mod.FLAGS) - (shorts | longs) <= {"-B"}  # (s2nd, like upstream's, has no -B)

@@ -67,6 +67,66 @@ def parse(prog: str, argv: Sequence[str], short: str, longs: Sequence[str],
         raise Exit(1, f"{prog}: {e}\n{usage()}")
 
 
+# How a flag sets a tool's options: setter(options, argument). Each tool has
+# one table, flag spelling -> setter, the flags both tools share included.
+Setter = Callable[[Any, str], None]
+MAX_PSKS = 10
+
+
+def to(field: str, convert: Callable[[str], Any] = str) -> Setter:
+    """The flag's argument, converted, into `field`."""
+    return lambda o, val: setattr(o, field, convert(val))
+
+
+def on(field: str, value: Any = True) -> Setter:
+    """A flag without an argument: `field` = `value`."""
+    return lambda o, val: setattr(o, field, value)
+
+
+def ignored(o: Any, val: str) -> None:
+    """Accepted, changes nothing (deprecated upstream, or always so here)."""
+
+
+def fail(message: str) -> Setter:
+    def setter(o: Any, val: str) -> None:
+        raise Exit(1, message)
+    return setter
+
+
+def _add_psk(o: Any, val: str) -> None:
+    if len(o.psks) >= MAX_PSKS:
+        raise Exit(1, f"Error setting psks, maximum number of psks permitted is {MAX_PSKS}.\n")
+    o.psks.append(val)
+
+
+def _send_buffer(val: str) -> int:
+    n = atoi(val)
+    if not 0 <= n <= 0xFFFFFFFF:
+        raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
+    return n
+
+
+def flag_table(prog: str, usage: Callable[[], str], *entries: Tuple[Sequence[str], Setter]) -> Dict[str, Setter]:
+    """A tool's flags: its own `entries` and the ones s2nc and s2nd share."""
+    shared: Tuple[Tuple[Sequence[str], Setter], ...] = (
+        (("-h", "--help"), lambda o, val: fail(usage())(o, val)),
+        (("--enter-fips-mode",), fail(f"Error entering FIPS mode. {prog} was not built against a "
+                                      "FIPS-capable libcrypto.\n")),
+        (("-C", "--corked-io"), on("corked")),
+        (("--tls13",), ignored),  # deprecated upstream too: TLS 1.3 follows the security policy
+        (("-B", "--non-blocking"), ignored),  # the sockets are always non-blocking here
+        (("-L", "--key-log"), to("key_log")),
+        (("-P", "--psk"), _add_psk),
+        (("--buffered-send",), to("send_buffer", _send_buffer)),
+        (("--prefer-low-latency",), on("low_latency")),
+        (("--prefer-throughput",), on("throughput")),
+        (("--npn",), on("npn")),
+        (("--serialize-out",), to("serialize_out")),
+        (("--deserialize-in",), to("deserialize_in")),
+    )
+    return {flag: setter for flags, setter in shared + entries for flag in flags}
+
+
 def guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
     """fn(*args), or upstream's `what: 'message' : 'debug'` line and exit 1."""
     try:

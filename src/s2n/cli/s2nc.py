@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import select
 import socket
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, guard, deserialize_in, echo, err, key_log, negotiate,
+from ._s2ntools import (Exit, atoi, flag_table, guard, on, to, deserialize_in, echo, err, key_log, negotiate,
                         out, parse, print_connection_info, print_error, print_failure, psk, read_file, send_all,
                         serialize_out, tool_main, wait, wait_for_shutdown, write_stdout)
 
@@ -21,7 +22,6 @@ LONG = ["alpn=", "ciphers=", "enter-fips-mode", "echo", "send-file=", "help", "n
         "ticket-in=", "no-session-ticket", "serialize-out=", "deserialize-in=", "dynamic=",
         "timeout=", "corked-io", "tls13", "non-blocking", "key-log=", "psk=", "early-data=",
         "renegotiation=", "npn", "buffered-send=", "prefer-low-latency", "prefer-throughput"]
-MAX_PSKS = 10
 
 
 def usage() -> str:
@@ -62,118 +62,81 @@ Unsupported here (exit 1): --enter-fips-mode (the bundled AWS-LC is not a FIPS b
 """
 
 
+@dataclass
 class Options:
-    def __init__(self) -> None:
-        self.alpn: Optional[str] = None
-        self.ciphers = "default"
-        self.echo = False
-        self.send_file: Optional[bytes] = None
-        self.name: Optional[str] = None
-        self.status = False
-        self.mfl = 0
-        self.ca_file: Optional[str] = None
-        self.ca_dir: Optional[str] = None
-        self.cert: Optional[bytes] = None
-        self.key: Optional[bytes] = None
-        self.insecure = False
-        self.reconnect = 0
-        self.ticket_out: Optional[str] = None
-        self.ticket_in: Optional[str] = None
-        self.session_ticket = True
-        self.dyn_threshold = 0
-        self.dyn_timeout = 0
-        self.corked = False
-        self.key_log: Optional[str] = None
-        self.psks: List[str] = []
-        self.early_data: Optional[bytes] = None
-        self.send_buffer = 0
-        self.low_latency = False
-        self.throughput = False
-        self.renegotiation: Optional[str] = None
-        self.npn = False
-        self.serialize_out: Optional[str] = None
-        self.deserialize_in: Optional[str] = None
-        self.host = ""
-        self.port = "443"
+    alpn: Optional[str] = None
+    ciphers: str = "default"
+    echo: bool = False
+    send_file: Optional[bytes] = None
+    name: Optional[str] = None
+    status: bool = False
+    mfl: int = 0
+    ca_file: Optional[str] = None
+    ca_dir: Optional[str] = None
+    cert: Optional[bytes] = None
+    key: Optional[bytes] = None
+    insecure: bool = False
+    reconnect: int = 0
+    ticket_out: Optional[str] = None
+    ticket_in: Optional[str] = None
+    session_ticket: bool = True
+    dyn_threshold: int = 0
+    dyn_timeout: int = 0
+    corked: bool = False
+    key_log: Optional[str] = None
+    psks: List[str] = field(default_factory=list)
+    early_data: Optional[bytes] = None
+    send_buffer: int = 0
+    low_latency: bool = False
+    throughput: bool = False
+    renegotiation: Optional[str] = None
+    npn: bool = False
+    serialize_out: Optional[str] = None
+    deserialize_in: Optional[str] = None
+    host: str = ""
+    port: str = "443"
+
+
+def _file(path: str) -> bytes:
+    return read_file(PROG, path)
+
+
+def _renegotiation(val: str) -> str:
+    if val not in ("accept", "reject", "wait"):
+        raise Exit(1, f"Unrecognized option: {val}\n")
+    return val
+
+
+FLAGS = flag_table(
+    PROG, usage,
+    (("-a", "--alpn"), to("alpn")),
+    (("-c", "--ciphers"), to("ciphers")),
+    (("-e", "--echo"), on("echo")),
+    (("--send-file",), to("send_file", _file)),
+    (("-n", "--name"), to("name")),
+    (("-s", "--status"), on("status")),
+    (("-m", "--mfl"), to("mfl", atoi)),
+    (("-f", "--ca-file"), to("ca_file")),
+    (("-d", "--ca-dir"), to("ca_dir")),
+    (("-l", "--cert"), to("cert", _file)),
+    (("-k", "--key"), to("key", _file)),
+    (("-i", "--insecure"), on("insecure")),
+    (("-r", "--reconnect"), on("reconnect", 5)),
+    (("--ticket-out",), to("ticket_out")),
+    (("--ticket-in",), to("ticket_in")),
+    (("-T", "--no-session-ticket"), on("session_ticket", False)),
+    (("-t", "--timeout"), to("dyn_timeout", lambda v: min(255, atoi(v)))),
+    (("-D", "--dynamic"), to("dyn_threshold", lambda v: max(0, atoi(v)))),
+    (("-E", "--early-data"), to("early_data", _file)),
+    (("--renegotiation",), to("renegotiation", _renegotiation)),
+)
 
 
 def options(argv: List[str]) -> Options:
     o = Options()
     opts, rest = parse(PROG, argv, SHORT, LONG, {}, usage)
     for flag, val in opts:
-        if flag in ("-a", "--alpn"):
-            o.alpn = val
-        elif flag in ("-c", "--ciphers"):
-            o.ciphers = val
-        elif flag == "--enter-fips-mode":
-            raise Exit(1, "Error entering FIPS mode. s2nc was not built against a FIPS-capable libcrypto.\n")
-        elif flag in ("-e", "--echo"):
-            o.echo = True
-        elif flag == "--send-file":
-            o.send_file = read_file(PROG, val)
-        elif flag in ("-h", "--help"):
-            raise Exit(1, usage())
-        elif flag in ("-n", "--name"):
-            o.name = val
-        elif flag in ("-s", "--status"):
-            o.status = True
-        elif flag in ("-m", "--mfl"):
-            o.mfl = atoi(val)
-        elif flag in ("-f", "--ca-file"):
-            o.ca_file = val
-        elif flag in ("-d", "--ca-dir"):
-            o.ca_dir = val
-        elif flag in ("-l", "--cert"):
-            o.cert = read_file(PROG, val)
-        elif flag in ("-k", "--key"):
-            o.key = read_file(PROG, val)
-        elif flag in ("-i", "--insecure"):
-            o.insecure = True
-        elif flag in ("-r", "--reconnect"):
-            o.reconnect = 5
-        elif flag == "--ticket-out":
-            o.ticket_out = val
-        elif flag == "--ticket-in":
-            o.ticket_in = val
-        elif flag in ("-T", "--no-session-ticket"):
-            o.session_ticket = False
-        elif flag in ("-t", "--timeout"):
-            o.dyn_timeout = min(255, atoi(val))
-        elif flag in ("-D", "--dynamic"):
-            o.dyn_threshold = max(0, atoi(val))
-        elif flag in ("-C", "--corked-io"):
-            o.corked = True
-        elif flag == "--tls13":
-            pass  # deprecated upstream too: TLS 1.3 follows the security policy
-        elif flag in ("-B", "--non-blocking"):
-            pass  # the socket is always non-blocking here
-        elif flag in ("-L", "--key-log"):
-            o.key_log = val
-        elif flag in ("-P", "--psk"):
-            if len(o.psks) >= MAX_PSKS:
-                raise Exit(1, "Error setting psks, maximum number of psks permitted is 10.\n")
-            o.psks.append(val)
-        elif flag in ("-E", "--early-data"):
-            o.early_data = read_file(PROG, val)
-        elif flag == "--buffered-send":
-            n = atoi(val)
-            if not 0 <= n <= 0xFFFFFFFF:
-                raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
-            o.send_buffer = n
-        elif flag == "--prefer-low-latency":
-            o.low_latency = True
-        elif flag == "--prefer-throughput":
-            o.throughput = True
-        elif flag == "--renegotiation":
-            if val not in ("accept", "reject", "wait"):
-                raise Exit(1, f"Unrecognized option: {val}\n")
-            o.renegotiation = val
-        elif flag == "--npn":
-            o.npn = True
-        elif flag == "--serialize-out":
-            o.serialize_out = val
-        elif flag == "--deserialize-in":
-            o.deserialize_in = val
+        FLAGS[flag](o, val)
     if not rest:
         raise Exit(1, usage())
     o.host = rest[0]

@@ -7,11 +7,12 @@ import hashlib
 import os
 import signal
 import socket
+from dataclasses import dataclass, field
 from typing import List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, guard, deserialize_in, echo, err, key_log, negotiate, out, parse,
+from ._s2ntools import (Exit, Setter, atoi, flag_table, guard, on, to, deserialize_in, echo, err, key_log, negotiate, out, parse,
                         print_error, psk, read_file, send_all, serialize_out, tool_main, unsupported,
                         wait, wait_for_shutdown, write_stdout)
 
@@ -24,7 +25,6 @@ LONG = ["ciphers=", "enable-mfl", "enter-fips-mode", "help", "key=", "prefer-low
         "alpn=", "npn", "non-blocking", "key-log=", "psk=", "max-early-data=", "buffered-send=",
         "serialize-out=", "deserialize-in="]
 MAX_CERTIFICATES = 50
-MAX_PSKS = 10
 # A fixed ticket key, so that several s2nd processes resume each other's
 # sessions like upstream's (whose key differs: tickets are not interchangeable).
 TICKET_KEY_NAME = b"s2nd.py.2024"
@@ -67,117 +67,91 @@ No built-in certificate: --cert and --key are required.
 """
 
 
+@dataclass
 class Options:
-    def __init__(self) -> None:
-        self.ciphers = "default"
-        self.certs: List[bytes] = []
-        self.keys: List[bytes] = []
-        self.mutual_auth = False
-        self.only_negotiate = False
-        self.low_latency = False
-        self.throughput = False
-        self.enable_mfl = False
-        self.ocsp: Optional[str] = None
-        self.self_service_blinding = False
-        self.ca_file: Optional[str] = None
-        self.ca_dir: Optional[str] = None
-        self.insecure = False
-        self.stk_file: Optional[str] = None
-        self.session_ticket = True
-        self.corked = False
-        self.max_conns = -1
-        self.alpn: Optional[str] = None
-        self.key_log: Optional[str] = None
-        self.psks: List[str] = []
-        self.max_early_data = 0
-        self.send_buffer = 0
-        self.parallelize = False
-        self.https_server = False
-        self.https_bench = 0
-        self.npn = False
-        self.serialize_out: Optional[str] = None
-        self.deserialize_in: Optional[str] = None
-        self.host = ""
-        self.port = ""
+    ciphers: str = "default"
+    certs: List[bytes] = field(default_factory=list)
+    keys: List[bytes] = field(default_factory=list)
+    mutual_auth: bool = False
+    only_negotiate: bool = False
+    low_latency: bool = False
+    throughput: bool = False
+    enable_mfl: bool = False
+    ocsp: Optional[str] = None
+    self_service_blinding: bool = False
+    ca_file: Optional[str] = None
+    ca_dir: Optional[str] = None
+    insecure: bool = False
+    stk_file: Optional[str] = None
+    session_ticket: bool = True
+    corked: bool = False
+    max_conns: int = -1
+    alpn: Optional[str] = None
+    key_log: Optional[str] = None
+    psks: List[str] = field(default_factory=list)
+    max_early_data: int = 0
+    send_buffer: int = 0
+    parallelize: bool = False
+    https_server: bool = False
+    https_bench: int = 0
+    npn: bool = False
+    serialize_out: Optional[str] = None
+    deserialize_in: Optional[str] = None
+    host: str = ""
+    port: str = ""
+
+
+def _pem(field_name: str) -> Setter:
+    """--cert/--key: repeatable, in pairs."""
+    def setter(o: Options, val: str) -> None:
+        bucket: List[bytes] = getattr(o, field_name)
+        if len(bucket) == MAX_CERTIFICATES:
+            raise Exit(1, f"Cannot support more than {MAX_CERTIFICATES} certificates!\n")
+        bucket.append(read_file(PROG, val))
+    return setter
+
+
+def _https_server(o: Options, val: str) -> None:
+    out("Running s2nd in simple https server mode\n")
+    o.https_server = True
+
+
+def _https_bench(val: str) -> int:
+    n = atoi(val)
+    if n <= 0:
+        raise Exit(1, "https-bench bytes needs to be some positive long value.\n")
+    return n
+
+
+FLAGS = flag_table(
+    PROG, usage,
+    (("-c", "--ciphers"), to("ciphers")),
+    (("--enable-mfl",), on("enable_mfl")),
+    (("--cert",), _pem("certs")),
+    (("--key",), _pem("keys")),
+    (("-m", "--mutualAuth"), on("mutual_auth")),
+    (("-n", "--negotiate"), on("only_negotiate")),
+    (("--ocsp",), to("ocsp")),
+    (("-s", "--self-service-blinding"), on("self_service_blinding")),
+    (("-d", "--ca-dir"), to("ca_dir")),
+    (("-t", "--ca-file"), to("ca_file")),
+    (("-i", "--insecure"), on("insecure")),
+    (("--stk-file",), to("stk_file")),
+    (("-T", "--no-session-ticket"), on("session_ticket", False)),
+    (("-X", "--max-conns"), to("max_conns", atoi)),
+    (("-A", "--alpn"), to("alpn")),
+    (("-E", "--max-early-data"), to("max_early_data", atoi)),
+    (("--parallelize",), on("parallelize")),
+    (("-w", "--https-server"), _https_server),
+    (("-b", "--https-bench"), to("https_bench", _https_bench)),
+)
 
 
 def options(argv: List[str]) -> Options:
     o = Options()
     opts, rest = parse(PROG, argv, SHORT, LONG, {"-X": ("max-conns", "1")}, usage)
     for flag, val in opts:
-        if flag in ("-c", "--ciphers"):
-            o.ciphers = val
-        elif flag == "--enable-mfl":
-            o.enable_mfl = True
-        elif flag == "--enter-fips-mode":
-            raise Exit(1, "Error entering FIPS mode. s2nd was not built against a FIPS-capable libcrypto.\n")
-        elif flag in ("-h", "--help"):
-            raise Exit(1, usage())
-        elif flag in ("--key", "--cert"):
-            bucket = o.keys if flag == "--key" else o.certs
-            if len(bucket) == MAX_CERTIFICATES:
-                raise Exit(1, f"Cannot support more than {MAX_CERTIFICATES} certificates!\n")
-            bucket.append(read_file(PROG, val))
-        elif flag == "--prefer-low-latency":
-            o.low_latency = True
-        elif flag in ("-m", "--mutualAuth"):
-            o.mutual_auth = True
-        elif flag in ("-n", "--negotiate"):
-            o.only_negotiate = True
-        elif flag == "--ocsp":
-            o.ocsp = val
-        elif flag == "--prefer-throughput":
-            o.throughput = True
-        elif flag in ("-s", "--self-service-blinding"):
-            o.self_service_blinding = True
-        elif flag in ("-d", "--ca-dir"):
-            o.ca_dir = val
-        elif flag in ("-t", "--ca-file"):
-            o.ca_file = val
-        elif flag in ("-i", "--insecure"):
-            o.insecure = True
-        elif flag == "--stk-file":
-            o.stk_file = val
-        elif flag in ("-T", "--no-session-ticket"):
-            o.session_ticket = False
-        elif flag in ("-C", "--corked-io"):
-            o.corked = True
-        elif flag == "--tls13":
-            pass  # deprecated upstream too
-        elif flag in ("-X", "--max-conns"):
-            o.max_conns = atoi(val)
-        elif flag in ("-A", "--alpn"):
-            o.alpn = val
-        elif flag == "--non-blocking":
-            pass  # always non-blocking here
-        elif flag in ("-L", "--key-log"):
-            o.key_log = val
-        elif flag in ("-P", "--psk"):
-            if len(o.psks) >= MAX_PSKS:
-                raise Exit(1, "Error setting psks, maximum number of psks permitted is 10.\n")
-            o.psks.append(val)
-        elif flag in ("-E", "--max-early-data"):
-            o.max_early_data = atoi(val)
-        elif flag == "--buffered-send":
-            n = atoi(val)
-            if not 0 <= n <= 0xFFFFFFFF:
-                raise Exit(1, "<buffer size> must be a positive 32 bit value\n")
-            o.send_buffer = n
-        elif flag == "--parallelize":
-            o.parallelize = True
-        elif flag in ("-w", "--https-server"):
-            out("Running s2nd in simple https server mode\n")
-            o.https_server = True
-        elif flag in ("-b", "--https-bench"):
-            o.https_bench = atoi(val)
-            if o.https_bench <= 0:
-                raise Exit(1, "https-bench bytes needs to be some positive long value.\n")
-        elif flag == "--npn":
-            o.npn = True
-        elif flag == "--serialize-out":
-            o.serialize_out = val
-        elif flag == "--deserialize-in":
-            o.deserialize_in = val
+        FLAGS[flag](o, val)
     if o.throughput and o.low_latency:
         raise Exit(1, "prefer-throughput and prefer-low-latency options are mutually exclusive\n")
     if len(rest) < 2:
