@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,84 @@ def test_s2nd_accepts_sslv2_client_hello_from_java(procs, pki):
     assert "Actual protocol version: 33\n" in out
     assert "Cipher negotiated: AES256-SHA256\n" in out
     assert "JA3:" not in out  # no fingerprint of an SSLv2-format hello, as upstream
+
+
+# --- dynamic record sizes (test_dynamic_record_sizes.py reads them with tcpdump) ---
+
+class RecordRelay:
+    """A TCP relay on 127.0.0.1 between a client and a server that notes
+    the (type, length) of every TLS record the client sends."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import threading
+
+        self.records: list = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(20)
+        self.port = self.listener.getsockname()[1]
+        self.upstream_port = upstream_port
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import threading
+
+        client, _ = self.listener.accept()
+        server = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=20)
+        client.settimeout(20)
+
+        def back() -> None:
+            try:
+                while True:
+                    data = server.recv(65536)
+                    if not data:
+                        break
+                    client.sendall(data)
+            except OSError:
+                pass
+            client.close()
+
+        threading.Thread(target=back, daemon=True).start()
+        pending = b""
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                server.sendall(data)
+                pending += data
+                while len(pending) >= 5 and len(pending) >= 5 + int.from_bytes(pending[3:5], "big"):
+                    size = int.from_bytes(pending[3:5], "big")
+                    self.records.append((pending[0], size))
+                    pending = pending[5 + size:]
+        except OSError:
+            pass
+        server.shutdown(socket.SHUT_WR)
+
+    def app_data_sizes(self) -> list:
+        self.thread.join(20)
+        return [size for kind, size in self.records if kind == 23]  # application_data
+
+
+@needs_openssl
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_s2nc_record_sizes(procs, pki, tmp_path, dynamic):
+    """By default s2nc's records outgrow a 1500-byte MTU (the suite looks
+    for such a packet); with -D/-t (dynamic record sizing) it starts with
+    records that fit one packet."""
+    port = free_port()
+    s_server(procs, pki, port, "-tls1_2", "-naccept", "1")
+    relay = RecordRelay(port)
+    data = tmp_path / "data"
+    data.write_bytes(os.urandom(24000).hex().encode())  # 48000 bytes
+    flags = ["-D", "100000", "-t", "10"] if dynamic else []
+    client = s2nc(procs, pki, relay.port, "--send-file", str(data), *flags)
+    assert client.finish() == 0, client.text()
+    sizes = relay.app_data_sizes()
+    assert sum(sizes) > 48000, sizes  # all of it, with each record's overhead
+    if dynamic:
+        assert max(sizes) <= 1500 - 40, sizes  # under the threshold: one TCP segment each
+    else:
+        assert max(sizes) > 1500, sizes
