@@ -447,10 +447,32 @@ def test_usage_errors_exit_1(argv):
     assert r.stderr
 
 
-def test_s2nd_without_certificate_says_so():
-    r = subprocess.run(TOOL + ["s2nd", "127.0.0.1", "1"], capture_output=True, timeout=TIMEOUT)
-    assert r.returncode == 1
-    assert b"--cert" in r.stderr
+def test_s2nd_without_certificate_serves_a_throwaway_one(procs, pki):
+    port = free_port()
+    server = procs(TOOL + ["s2nd", "-X", "-s", "127.0.0.1", str(port)])
+    server.wait_for(b"Listening on")
+    # -i, as the suite's clients do with upstream's test certificate
+    client = procs(TOOL + ["s2nc", "-e", "-i", "localhost", str(port)])
+    client.wait_for(b"s2n is ready")
+    client.close_stdin()
+    assert client.finish() == 0, client.text()
+    assert server.finish() == 0, server.text()
+    assert "Server signature negotiated: ECDSA+SHA256\n" in server.stdout
+
+
+@pytest.mark.parametrize("tool", ["s2nc", "s2nd"])
+def test_buffered_send_below_the_minimum_fails(tool):
+    """test_buffered_send.py's first case: 1030 bytes is below s2n-tls's minimum."""
+    import socket
+
+    with socket.socket() as listener:  # s2nc connects before it configures, as upstream's
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = str(listener.getsockname()[1]) if tool == "s2nc" else str(free_port())
+        r = subprocess.run(TOOL + [tool, "--buffered-send", "1030", "127.0.0.1", port],
+                           capture_output=True, timeout=TIMEOUT)
+    assert r.returncode != 0
+    assert b"Error setting send buffer size" in r.stderr
 
 
 def test_existing_cli_untouched():

@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import s2n
 
@@ -63,7 +63,7 @@ def usage() -> str:
   --npn                       accept NPN too, with the --alpn protocol
   -h,--help
 Unsupported here (exit 1): --enter-fips-mode (the bundled AWS-LC is not a FIPS build).
-No built-in certificate: --cert and --key are required.
+Without --cert/--key: a throwaway certificate for localhost and 127.0.0.1.
 """
 
 
@@ -159,8 +159,6 @@ def options(argv: List[str]) -> Options:
     o.host, o.port = rest[0], rest[1]
     if len(o.certs) != len(o.keys):
         raise Exit(1, f"Mismatched certificate({len(o.certs)}) and private key({len(o.keys)}) count!\n")
-    if not o.certs:
-        raise unsupported(PROG, "running without --cert/--key", "there is no built-in default certificate")
     return o
 
 
@@ -174,10 +172,21 @@ class _PrintingCache(s2n.SessionIdCache):
         return value
 
 
+def _default_certificate() -> Tuple[List[bytes], List[bytes]]:
+    """Without --cert/--key, like upstream's built-in test certificate: a
+    throwaway ECDSA P-256 one for localhost and 127.0.0.1, with its CA,
+    made at start (the `python -m s2n demo` PKI). Clients use -i."""
+    from s2n._pki import demo_pki
+
+    ca, leaf, key = demo_pki()
+    return [leaf + ca], [key]
+
+
 def make_config(o: Options) -> s2n.Config:
     cfg = s2n.Config()
     ocsp = read_file(PROG, o.ocsp) if o.ocsp else None
-    for chain, key in zip(o.certs, o.keys):
+    certs, keys = (o.certs, o.keys) if o.certs else _default_certificate()
+    for chain, key in zip(certs, keys):
         cck = guard("Error getting certificate/key", s2n.CertChainAndKey, chain, key)
         if ocsp is not None:
             guard("Error adding ocsp response", cck.set_ocsp_data, ocsp)
