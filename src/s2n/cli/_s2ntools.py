@@ -11,6 +11,7 @@ import os
 import select
 import socket
 import sys
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import s2n
@@ -65,6 +66,21 @@ def parse(prog: str, argv: Sequence[str], short: str, longs: Sequence[str],
         return getopt.gnu_getopt(fixed, short, list(longs))
     except getopt.GetoptError as e:
         raise Exit(1, f"{prog}: {e}\n{usage()}")
+
+
+@dataclass
+class SharedOptions:
+    """The options both tools have (set by flag_table's shared flags)."""
+    corked: bool = False
+    key_log: Optional[str] = None
+    psks: List[str] = field(default_factory=list)
+    send_buffer: int = 0
+    low_latency: bool = False
+    throughput: bool = False
+    npn: bool = False
+    serialize_out: Optional[str] = None
+    deserialize_in: Optional[str] = None
+    host: str = ""
 
 
 # How a flag sets a tool's options: setter(options, argument). Each tool has
@@ -134,10 +150,6 @@ def guard(what: str, fn: Callable[..., _T], *args: Any) -> _T:
     except (s2n.S2NError, ValueError, OSError) as e:
         print_error(what, e)
         raise Exit(1)
-
-
-def unsupported(prog: str, option: str, why: str) -> Exit:
-    return Exit(1, f"{prog}: {option} is not supported by this implementation: {why}\n")
 
 
 def read_file(prog: str, path: str) -> bytes:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import select
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import s2n
 
-from ._s2ntools import (Exit, atoi, flag_table, guard, on, to, deserialize_in, echo, err, key_log, negotiate,
-                        out, parse, print_connection_info, print_error, print_failure, psk, read_file, send_all,
-                        serialize_out, tool_main, wait, wait_for_shutdown, write_stdout)
+from ._s2ntools import (Exit, SharedOptions, atoi, deserialize_in, echo, err, flag_table, guard,
+                        key_log, negotiate, on, out, parse, print_connection_info, print_error,
+                        print_failure, psk, read_file, send_all, serialize_out, to, tool_main,
+                        wait, wait_for_shutdown, write_stdout)
 
 PROG = "s2nc"
 SHORT = "a:c:ehn:m:sf:d:l:k:D:t:irTCBL:P:E:"
@@ -63,7 +64,7 @@ Unsupported here (exit 1): --enter-fips-mode (the bundled AWS-LC is not a FIPS b
 
 
 @dataclass
-class Options:
+class Options(SharedOptions):
     alpn: Optional[str] = None
     ciphers: str = "default"
     echo: bool = False
@@ -82,18 +83,8 @@ class Options:
     session_ticket: bool = True
     dyn_threshold: int = 0
     dyn_timeout: int = 0
-    corked: bool = False
-    key_log: Optional[str] = None
-    psks: List[str] = field(default_factory=list)
     early_data: Optional[bytes] = None
-    send_buffer: int = 0
-    low_latency: bool = False
-    throughput: bool = False
     renegotiation: Optional[str] = None
-    npn: bool = False
-    serialize_out: Optional[str] = None
-    deserialize_in: Optional[str] = None
-    host: str = ""
     port: str = "443"
 
 

@@ -12,9 +12,10 @@ from typing import List, Optional, Tuple
 
 import s2n
 
-from ._s2ntools import (Exit, Setter, atoi, flag_table, guard, on, to, deserialize_in, echo, err, key_log, negotiate, out, parse,
-                        print_error, psk, read_file, send_all, serialize_out, tool_main, unsupported,
-                        wait, wait_for_shutdown, write_stdout)
+from ._s2ntools import (Exit, Setter, SharedOptions, atoi, deserialize_in, echo, err, flag_table,
+                        guard, key_log, negotiate, on, out, parse, print_error, psk, read_file,
+                        send_all, serialize_out, to, tool_main, wait, wait_for_shutdown,
+                        write_stdout)
 
 PROG = "s2nd"
 SHORT = "c:hmnst:d:iTCX:wb:A:P:E:L:"
@@ -68,14 +69,12 @@ Without --cert/--key: a throwaway certificate for localhost and 127.0.0.1.
 
 
 @dataclass
-class Options:
+class Options(SharedOptions):
     ciphers: str = "default"
     certs: List[bytes] = field(default_factory=list)
     keys: List[bytes] = field(default_factory=list)
     mutual_auth: bool = False
     only_negotiate: bool = False
-    low_latency: bool = False
-    throughput: bool = False
     enable_mfl: bool = False
     ocsp: Optional[str] = None
     self_service_blinding: bool = False
@@ -84,20 +83,12 @@ class Options:
     insecure: bool = False
     stk_file: Optional[str] = None
     session_ticket: bool = True
-    corked: bool = False
     max_conns: int = -1
     alpn: Optional[str] = None
-    key_log: Optional[str] = None
-    psks: List[str] = field(default_factory=list)
     max_early_data: int = 0
-    send_buffer: int = 0
     parallelize: bool = False
     https_server: bool = False
     https_bench: int = 0
-    npn: bool = False
-    serialize_out: Optional[str] = None
-    deserialize_in: Optional[str] = None
-    host: str = ""
     port: str = ""
 
 
