@@ -140,10 +140,13 @@ class Run:
 
 
 def run_round(run: Run, ops: List[Tuple[str, float, Callable]], seconds: float,
-              seed: int, at_end: Optional[Callable[[], None]] = None) -> None:
+              seed: int, at_end: Optional[Callable[[], None]] = None,
+              midway: Optional[Callable[[float], None]] = None) -> None:
     """THREADS workers call random ops until `seconds` pass; then `at_end()`
     (from this thread, while the workers' last calls still run: a TLSSocket
-    without a timeout blocks until close() wakes it); bounded join."""
+    without a timeout blocks until close() wakes it); bounded join.
+    `midway(stop)`, if given, runs from this thread at a random point of the
+    round while the workers run on (a free() that must race them)."""
     stop = time.monotonic() + seconds
     names = [o[0] for o in ops]
     weights = [o[1] for o in ops]
@@ -158,6 +161,10 @@ def run_round(run: Run, ops: List[Tuple[str, float, Callable]], seconds: float,
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(THREADS)]
     for t in threads:
         t.start()
+    if midway is not None:
+        pause = seconds * random.Random(seed).uniform(0.2, 0.6)
+        time.sleep(pause)  # a point inside the round, not a synchronisation
+        midway(stop)
     if at_end is not None:
         time.sleep(max(0.0, stop - time.monotonic()))  # the round's duration, not a synchronisation
         at_end()
@@ -439,7 +446,21 @@ def stress_connection(pki, transport: str, seconds: float, round_s: float = 0.3,
                         raise SystemExit("the handshake did not finish in 10 s")
                     peer.stop.wait(0.0005)  # pace the polling, not a synchronisation
         ops = connection_ops(cli, run, freed, fresh_io, [ccfg, ccfg2], fd_pair)
-        run_round(run, ops, round_s, seed * 1000 + rounds)
+
+        def free_midway(stop: float, ops=ops, freed=freed) -> None:
+            # The ops' 0.01-weight free() may never win against six busy
+            # threads on a slow (sanitized) build: every third round frees
+            # for certain, retrying through S2N_PY_ERR_IN_USE, while the
+            # workers keep calling (and must then see S2N_PY_ERR_FREED). Past
+            # the round's end the workers start no new call: free() wins
+            # once their last ones return.
+            fn = dict((n, f) for n, _, f in ops)["free"]
+            while not freed.flag and time.monotonic() < stop + JOIN_TIMEOUT:
+                fn(None)
+                time.sleep(0)  # let a worker leave C
+
+        run_round(run, ops, round_s, seed * 1000 + rounds,
+                  midway=free_midway if rounds % 3 == 1 else None)
         peer.end()
         cli.free()  # no thread is inside now: must succeed
         freed.flag = True
