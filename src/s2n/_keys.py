@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ._enums import PeerKeyUpdate
-from ._errors import UsageError, check, last_error
+from ._errors import UsageError, byte_string, check, last_error
 from ._lib import CData, ffi, lib
 
 class KeyUpdateCounts(NamedTuple):
@@ -42,18 +42,9 @@ def key_update_counts(ptr: CData) -> KeyUpdateCounts:
     return KeyUpdateCounts(send[0], recv[0])
 
 
-def _bytes(value: Any, what: str) -> bytes:
-    if isinstance(value, str):
-        raise TypeError(f"{what} must be bytes, not str (encode it)")
-    try:
-        return bytes(memoryview(value))
-    except TypeError:
-        raise TypeError(f"{what} must be bytes-like, not {type(value).__name__}") from None
-
-
 def tls_exporter(ptr: CData, label: Any, context: Any, length: int) -> bytes:
-    label_b = _bytes(label, "label")
-    context_b = _bytes(context, "context")
+    label_b = byte_string(label, "label")
+    context_b = byte_string(context, "context")
     if type(length) is not int:
         raise TypeError(f"length must be an int, not {type(length).__name__}")
     if not 1 <= length < 2**32:
